@@ -1,0 +1,75 @@
+package io.github.sigmoidattention.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+
+import java.util.function.UnaryOperator;
+
+/**
+ * The attention core in plain NDArray operations: {@code out = Σ_j sigmoid(s_ij) · keep_ij · v_j}
+ * with {@code s_ij = scale · q_i·k_j + b - alibi_ij}. It materialises the (B, H, T, F) weights and
+ * trains through the engine's autograd. Half-precision inputs are computed in float32.
+ */
+final class ReferenceSigmoidAttention {
+
+    private ReferenceSigmoidAttention() {}
+
+    /**
+     * Computes the attention core.
+     *
+     * @param call the inputs
+     * @param weightDropout applied to the (B, H, T, F) weights, identity outside training
+     * @return the output, (B, T, H, D), in the data type of the query
+     */
+    static NDArray attend(AttentionCall call, UnaryOperator<NDArray> weightDropout) {
+        NDArray q = call.query();
+        Shape qs = q.getShape();
+        long b = qs.get(0);
+        long t = qs.get(1);
+        long h = qs.get(2);
+        long d = qs.get(3);
+        long f = call.key().getShape().get(1);
+        long g = call.key().getShape().get(2);
+        long r = h / g;
+        DataType outType = q.getDataType();
+        DataType type = computeType(outType);
+        NDManager manager = q.getManager();
+
+        // Group the r query heads that share a key head: (B, G, r·T, D) against (B, G, D, F).
+        NDArray qg = q.toType(type, false).mul(call.scale()).transpose(0, 2, 1, 3);
+        qg = qg.reshape(b, g, r * t, d);
+        NDArray kg = call.key().toType(type, false).transpose(0, 2, 3, 1);
+        NDArray vg = call.value().toType(type, false).transpose(0, 2, 1, 3);
+        NDArray scores = qg.matMul(kg).reshape(b, h, t, f);
+
+        if (call.headBias() != null) {
+            scores = scores.add(call.headBias().toType(type, false).reshape(1, h, 1, 1));
+        } else {
+            scores = scores.add(call.bias());
+        }
+        if (call.alibiSlopes() != null) {
+            scores = scores.add(Positions.alibiOffsets(manager, call.alibiSlopes(), t, f, type));
+        }
+        NDArray weights = Activation.sigmoid(scores);
+        // Multiplying by 0 makes a masked key contribute exactly nothing, value and gradient.
+        if (call.keep() != null) {
+            weights = weights.mul(call.keep().toType(type, false));
+        }
+        if (call.causal()) {
+            NDArray visible = Positions.queryKeyDistance(manager, t, f).gte(0);
+            weights = weights.mul(visible.toType(type, false));
+        }
+        weights = weightDropout.apply(weights);
+
+        NDArray out = weights.reshape(b, g, r * t, f).matMul(vg);
+        return out.reshape(b, h, t, d).transpose(0, 2, 1, 3).toType(outType, false);
+    }
+
+    /** Float64 stays float64 (for gradient checks); everything else computes in float32. */
+    static DataType computeType(DataType input) {
+        return input == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
+    }
+}
