@@ -1,0 +1,91 @@
+// The fused forward: one work item per (batch, head, block of 64 queries). The item keeps its
+// queries transposed in registers-friendly form, walks the visible key tiles, and accumulates
+// O += sigmoid(S) V without ever holding more than one (128 x 64) score tile. No row maximum and
+// no rescaling: sigmoid weights are final the moment they are computed.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "thread_pool.h"
+#include "tiles.h"
+
+template <int kScoreRows, int kScoreVecs, int kOutRows, int kOutVecs>
+void forward(const fs_attention* a, fs_operand out) {
+    constexpr int W = VecF::kWidth;
+    const int64_t d = a->head_dim;
+    const int64_t dp = round_up(d, W);
+    const int64_t brp = round_up(kQueryBlock, W);
+    const int64_t group = a->heads / a->kv_heads;
+    const int64_t blocks = (a->q_len + kQueryBlock - 1) / kQueryBlock;
+    // Float32 rows with unit stride are read in place; everything else is packed per tile.
+    const bool direct_keys = a->dtype == FS_FLOAT32 && a->k.stride[3] == 1;
+    const bool key_padding = a->keep && a->keep_stride[2] == 0;
+    const bool direct_values =
+        a->dtype == FS_FLOAT32 && a->v.stride[3] == 1 && d % W == 0 && !key_padding;
+
+    flash_sigmoid::ThreadPool::instance().parallel_for(
+        a->batch * a->heads * blocks, [&](int64_t item, int) {
+            const int64_t qb = item % blocks;
+            const int64_t h = (item / blocks) % a->heads;
+            const int64_t b = item / (blocks * a->heads);
+            const int64_t g = h / group;
+            const int64_t i0 = qb * kQueryBlock;
+            const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
+            const HeadContext ctx = head_context(a, b, h);
+
+            Scratch& s = thread_scratch();
+            float* qt = s.get(0, d * brp);
+            float* kt = s.get(1, kKeyTile * d);
+            float* vt = s.get(2, kKeyTile * dp);
+            float* st = s.get(3, kKeyTile * brp);
+            float* acc = s.get(4, kQueryBlock * dp);
+            float* staging = s.get(5, kQueryBlock * d);
+
+            pack_transposed(a->dtype, a->q, b, i0, h, rows, d, a->scale, qt, brp, staging);
+            std::fill(acc, acc + rows * dp, 0.0f);
+
+            const int64_t key_end = visible_key_end(a, i0, rows);
+            for (int64_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
+                const int64_t keys = std::min(kKeyTile, key_end - j0);
+                const float* k_rows;
+                int64_t k_rs;
+                int64_t k_cs;
+                if (direct_keys) {
+                    k_rows = static_cast<const float*>(a->k.data) + offset4(a->k, b, j0, g);
+                    k_rs = a->k.stride[1];
+                    k_cs = 1;
+                } else {
+                    pack_rows(a->dtype, a->k, b, j0, g, keys, d, kt, d);
+                    k_rows = kt;
+                    k_rs = d;
+                    k_cs = 1;
+                }
+                // S^T (keys x queries) = K Q^T, scale folded into Q^T.
+                gemm<kScoreRows, kScoreVecs>(keys, brp, d, k_rows, k_rs, k_cs, qt, brp, st, brp,
+                                             false);
+                scores_to_weights(ctx, j0, keys, i0, rows, st, brp);
+
+                const float* v_rows;
+                int64_t v_ld;
+                if (direct_values) {
+                    v_rows = static_cast<const float*>(a->v.data) + offset4(a->v, b, j0, g);
+                    v_ld = a->v.stride[1];
+                } else {
+                    pack_rows(a->dtype, a->v, b, j0, g, keys, d, vt, dp);
+                    // A padded key must not leak a non-finite value through 0 * v.
+                    for (int64_t r = 0; r < keys; ++r) {
+                        if (key_padded(ctx, j0 + r)) std::fill(vt + r * dp, vt + (r + 1) * dp, 0.0f);
+                    }
+                    v_rows = vt;
+                    v_ld = dp;
+                }
+                // O (queries x D) += P V, reading P from the transposed tile.
+                gemm<kOutRows, kOutVecs>(rows, dp, keys, st, 1, brp, v_rows, v_ld, acc, dp, true);
+            }
+            for (int64_t r = 0; r < rows; ++r) {
+                store_row(a->dtype, out.data, offset4(out, b, i0 + r, h), out.stride[3], d,
+                          acc + r * dp);
+            }
+        });
+}

@@ -1,0 +1,149 @@
+// Tile sizes, per-thread scratch and the score-to-weight step shared by the forward and backward
+// kernels. Requires simd.h and gemm.h in the same namespace.
+//
+// Score tiles are stored transposed, S^T[j][i] (keys by queries): a key row of S^T is a run of
+// queries, which is what the vectorised sigmoid, the causal boundary and ALiBi walk along.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "../flash_sigmoid.h"
+#include "convert.h"
+
+// Queries per block (the columns of S^T) and keys per tile (its rows).
+constexpr int64_t kQueryBlock = 64;
+constexpr int64_t kKeyTile = 128;
+
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Growable float32 buffers, one set per thread, reused across calls.
+struct Scratch {
+    std::vector<float> buffers[12];
+    float* get(int slot, int64_t n) {
+        std::vector<float>& b = buffers[slot];
+        if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+        return b.data();
+    }
+};
+
+inline Scratch& thread_scratch() {
+    thread_local Scratch scratch;
+    return scratch;
+}
+
+// Offset of element (b, t, head, 0) of a (B, T, heads, D) operand.
+inline int64_t offset4(const fs_operand& x, int64_t b, int64_t t, int64_t head) {
+    return b * x.stride[0] + t * x.stride[1] + head * x.stride[2];
+}
+
+// rows x d block of a (B, T, heads, D) operand starting at row t0, as float32 into dst with row
+// stride ld; columns d..ld are zeroed.
+inline void pack_rows(fs_dtype dtype, const fs_operand& x, int64_t b, int64_t t0, int64_t head,
+                      int64_t rows, int64_t d, float* dst, int64_t ld) {
+    for (int64_t r = 0; r < rows; ++r) {
+        load_row(dtype, x.data, offset4(x, b, t0 + r, head), x.stride[3], d, dst + r * ld);
+        std::fill(dst + r * ld + d, dst + (r + 1) * ld, 0.0f);
+    }
+}
+
+// The transpose: dst[c][r] = factor * x[t0 + r][c] for r < rows, zero for rows <= r < ld.
+// Rows are first gathered as float32 into `staging` (rows x d) unless they can be read in place;
+// the transpose then writes dst contiguously, which is much cheaper than scattered stores.
+inline void pack_transposed(fs_dtype dtype, const fs_operand& x, int64_t b, int64_t t0,
+                            int64_t head, int64_t rows, int64_t d, float factor, float* dst,
+                            int64_t ld, float* staging) {
+    const float* src;
+    int64_t src_rs;
+    if (dtype == FS_FLOAT32 && x.stride[3] == 1) {
+        src = static_cast<const float*>(x.data) + offset4(x, b, t0, head);
+        src_rs = x.stride[1];
+    } else {
+        for (int64_t r = 0; r < rows; ++r) {
+            load_row(dtype, x.data, offset4(x, b, t0 + r, head), x.stride[3], d, staging + r * d);
+        }
+        src = staging;
+        src_rs = d;
+    }
+    for (int64_t c = 0; c < d; ++c) {
+        float* out = dst + c * ld;
+        for (int64_t r = 0; r < rows; ++r) out[r] = factor * src[r * src_rs + c];
+        std::fill(out + rows, out + ld, 0.0f);
+    }
+}
+
+// What the weights of one (batch, head) need to know.
+struct HeadContext {
+    const fs_attention* attn;
+    int64_t b;
+    int64_t h;
+    float bias;   // scalar bias plus the head's bias
+    float slope;  // ALiBi slope, 0 without ALiBi
+    int64_t diag; // Tk - Tq: key j is visible to query i when j <= i + diag
+};
+
+inline HeadContext head_context(const fs_attention* attn, int64_t b, int64_t h) {
+    HeadContext c;
+    c.attn = attn;
+    c.b = b;
+    c.h = h;
+    c.bias = attn->bias + (attn->head_bias ? attn->head_bias[h] : 0.0f);
+    c.slope = attn->alibi_slopes ? attn->alibi_slopes[h] : 0.0f;
+    c.diag = attn->k_len - attn->q_len;
+    return c;
+}
+
+// Whether key j is masked for every query by a key-padding mask (one that does not vary with i).
+inline bool key_padded(const HeadContext& c, int64_t j) {
+    const fs_attention* a = c.attn;
+    if (!a->keep || a->keep_stride[2] != 0) return false;
+    return a->keep[c.b * a->keep_stride[0] + c.h * a->keep_stride[1] + j * a->keep_stride[3]] == 0;
+}
+
+// Turns scores S^T (keys j0.. by queries i0..i0+cols, row stride ld) into weights P^T in place:
+// P = keep * sigmoid(S + bias - slope |i + diag - j|). Masked entries become exactly 0.
+inline void scores_to_weights(const HeadContext& c, int64_t j0, int64_t key_rows, int64_t i0,
+                              int64_t cols, float* st, int64_t ld) {
+    constexpr int W = VecF::kWidth;
+    const fs_attention* a = c.attn;
+    const VecF bias = VecF::broadcast(c.bias);
+    const VecF slope = VecF::broadcast(c.slope);
+    const VecF lane = VecF::iota();
+    const int64_t padded = round_up(cols, W);
+    for (int64_t r = 0; r < key_rows; ++r) {
+        const int64_t j = j0 + r;
+        float* row = st + r * ld;
+        // Queries i < j - diag cannot see key j when causal: the first `hidden` columns.
+        int64_t hidden = 0;
+        if (a->causal) hidden = std::min(std::max<int64_t>(j - c.diag - i0, 0), cols);
+        if (hidden == cols || key_padded(c, j)) {
+            std::fill(row, row + padded, 0.0f);
+            continue;
+        }
+        // Distance i + diag - j = (i - i0) + (i0 + diag - j).
+        const float base = static_cast<float>(i0 + c.diag - j);
+        for (int64_t i = 0; i < padded; i += W) {
+            VecF s = VecF::load(row + i) + bias;
+            if (c.slope != 0.0f) {
+                VecF distance = vabs(lane + VecF::broadcast(base + static_cast<float>(i)));
+                s = s - slope * distance;
+            }
+            sigmoid(s).store(row + i);
+        }
+        std::fill(row, row + hidden, 0.0f);
+        if (a->keep && a->keep_stride[2] != 0) {
+            const uint8_t* keep = a->keep + c.b * a->keep_stride[0] + c.h * a->keep_stride[1] +
+                                  j * a->keep_stride[3];
+            for (int64_t i = hidden; i < cols; ++i) {
+                if (keep[(i0 + i) * a->keep_stride[2]] == 0) row[i] = 0.0f;
+            }
+        }
+    }
+}
+
+// The range of keys [0, end) that any query of [i0, i0 + rows) may see.
+inline int64_t visible_key_end(const fs_attention* a, int64_t i0, int64_t rows) {
+    if (!a->causal) return a->k_len;
+    return std::min(a->k_len, std::max<int64_t>(i0 + rows + a->k_len - a->q_len, 0));
+}

@@ -1,0 +1,464 @@
+// The API layer: validates tensors, maps them onto the kernels' C ABI, and registers the boxed
+// ops with PyTorch's dispatcher through the stable C ABI.
+#include "flash_sigmoid_ops.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../flash_sigmoid/flash_sigmoid.h"
+
+namespace flash_sigmoid {
+namespace {
+
+constexpr int64_t kMaxExtent = (int64_t{1} << 31) - 1;
+
+bool is_empty(AtenTensorHandle h) {
+    if (!h) return true;
+    int64_t n = 0;
+    check_shim(aoti_torch_get_numel(h, &n), "aoti_torch_get_numel");
+    return n == 0;
+}
+
+// A borrowed view with the metadata, for validation.
+struct Info {
+    Tensor t;
+    std::vector<int64_t> sizes;
+    std::vector<int64_t> strides;
+    int32_t dtype;
+    int32_t device_type;
+    int32_t device_index;
+
+    explicit Info(AtenTensorHandle h) : t(Tensor::alias(h)) {
+        sizes = t.sizes();
+        strides = t.strides();
+        dtype = t.dtype();
+        device_type = t.device_type();
+        device_index = t.device_index();
+    }
+};
+
+std::string prefix(const char* op, const char* arg) {
+    return std::string("flash_sigmoid::") + op + ": " + arg;
+}
+
+bool floating_storage(int32_t dtype) {
+    return dtype == aoti_torch_dtype_float32() || dtype == aoti_torch_dtype_float16() ||
+           dtype == aoti_torch_dtype_bfloat16();
+}
+
+fs_dtype kernel_dtype(int32_t dtype) {
+    if (dtype == aoti_torch_dtype_float16()) return FS_FLOAT16;
+    if (dtype == aoti_torch_dtype_bfloat16()) return FS_BFLOAT16;
+    return FS_FLOAT32;
+}
+
+void require_4d(const char* op, const char* arg, const Info& x, const char* layout) {
+    if (!x.t.defined()) throw_invalid(prefix(op, arg) + " is missing");
+    if (x.sizes.size() != 4) {
+        throw_invalid(prefix(op, arg) + " must be 4-D " + layout + ", got " +
+                      std::to_string(x.sizes.size()) + "-D " + format_sizes(x.sizes));
+    }
+    if (!floating_storage(x.dtype)) {
+        throw_invalid(prefix(op, arg) + " must be float32, float16 or bfloat16, got " +
+                      dtype_name(x.dtype));
+    }
+    for (int64_t s : x.sizes) {
+        if (s > kMaxExtent) {
+            throw_invalid(prefix(op, arg) + " has a dimension of " + std::to_string(s) +
+                          ", above the 2^31 - 1 these kernels support, in " +
+                          format_sizes(x.sizes));
+        }
+    }
+}
+
+void require_same_place(const char* op, const char* arg, const Info& x, const Info& q) {
+    if (x.dtype != q.dtype) {
+        throw_invalid(prefix(op, arg) + " is " + dtype_name(x.dtype) + " but q is " +
+                      dtype_name(q.dtype) + "; all inputs need one dtype");
+    }
+    if (x.device_type != q.device_type || x.device_index != q.device_index) {
+        throw_invalid(prefix(op, arg) + " is on " + device_name(x.t) + " but q is on " +
+                      device_name(q.t));
+    }
+}
+
+void require_on_device_of(const char* op, const char* arg, const Info& x, const Info& q) {
+    if (x.device_type != q.device_type || x.device_index != q.device_index) {
+        throw_invalid(prefix(op, arg) + " is on " + device_name(x.t) + " but q is on " +
+                      device_name(q.t));
+    }
+}
+
+void require_head_vector(const char* op, const char* arg, AtenTensorHandle h, const Info& q) {
+    if (is_empty(h)) return;
+    Info x(h);
+    int64_t heads = q.sizes[2];
+    if (x.sizes.size() != 1 || x.sizes[0] != heads) {
+        throw_invalid(prefix(op, arg) + " must have shape [" + std::to_string(heads) +
+                      "] (one value per query head), got " + format_sizes(x.sizes));
+    }
+    if (x.dtype != aoti_torch_dtype_float32()) {
+        throw_invalid(prefix(op, arg) + " must be float32, got " + dtype_name(x.dtype));
+    }
+    require_on_device_of(op, arg, x, q);
+}
+
+void require_keep(const char* op, AtenTensorHandle h, const Info& q, int64_t tk) {
+    if (is_empty(h)) return;
+    Info x(h);
+    const int64_t full[4] = {q.sizes[0], q.sizes[2], q.sizes[1], tk};
+    bool ok = x.sizes.size() == 4;
+    for (int i = 0; ok && i < 4; ++i) ok = x.sizes[i] == 1 || x.sizes[i] == full[i];
+    if (!ok) {
+        throw_invalid(prefix(op, "keep") + " must be 4-D with each dimension 1 or (B, H, Tq, Tk) = " +
+                      format_sizes({full[0], full[1], full[2], full[3]}) + ", got " +
+                      format_sizes(x.sizes));
+    }
+    if (x.dtype != aoti_torch_dtype_bool() && x.dtype != aoti_torch_dtype_uint8()) {
+        throw_invalid(prefix(op, "keep") + " must be bool or uint8, got " + dtype_name(x.dtype));
+    }
+    require_on_device_of(op, "keep", x, q);
+}
+
+void validate(const char* op, const AttentionArgs& a, AtenTensorHandle grad_out) {
+    if (!a.q) throw_invalid(prefix(op, "q") + " is missing");
+    if (!a.k) throw_invalid(prefix(op, "k") + " is missing");
+    if (!a.v) throw_invalid(prefix(op, "v") + " is missing");
+    Info q(a.q), k(a.k), v(a.v);
+    require_4d(op, "q", q, "(B, Tq, H, D)");
+    require_4d(op, "k", k, "(B, Tk, G, D)");
+    require_4d(op, "v", v, "(B, Tk, G, D)");
+    require_same_place(op, "k", k, q);
+    require_same_place(op, "v", v, q);
+    if (k.sizes != v.sizes) {
+        throw_invalid(prefix(op, "v") + " must have the shape of k " + format_sizes(k.sizes) +
+                      ", got " + format_sizes(v.sizes));
+    }
+    if (k.sizes[0] != q.sizes[0]) {
+        throw_invalid(prefix(op, "k") + " has batch " + std::to_string(k.sizes[0]) +
+                      " but q has " + std::to_string(q.sizes[0]) + " (q " + format_sizes(q.sizes) +
+                      ", k " + format_sizes(k.sizes) + ")");
+    }
+    if (k.sizes[3] != q.sizes[3]) {
+        throw_invalid(prefix(op, "k") + " has head dim " + std::to_string(k.sizes[3]) +
+                      " but q has " + std::to_string(q.sizes[3]) + " (q " + format_sizes(q.sizes) +
+                      ", k " + format_sizes(k.sizes) + ")");
+    }
+    int64_t heads = q.sizes[2], kv_heads = k.sizes[2];
+    if (kv_heads == 0 || heads % kv_heads != 0) {
+        throw_invalid(prefix(op, "k") + " has " + std::to_string(kv_heads) +
+                      " heads, which must divide the " + std::to_string(heads) +
+                      " heads of q (GQA/MQA)");
+    }
+    if (q.sizes[3] > 1024) {
+        throw_invalid(prefix(op, "q") + " head dim " + std::to_string(q.sizes[3]) +
+                      " exceeds the supported 1024");
+    }
+    if (q.device_type != aoti_torch_device_type_cpu()) {
+        throw_invalid(prefix(op, "q") + " is on " + device_name(q.t) +
+                      ", but this build has only the CPU kernels");
+    }
+    require_head_vector(op, "head_bias", a.head_bias, q);
+    require_head_vector(op, "alibi_slopes", a.alibi_slopes, q);
+    require_keep(op, a.keep, q, k.sizes[1]);
+    if (grad_out) {
+        Info g(grad_out);
+        require_4d(op, "grad_out", g, "(B, Tq, H, D)");
+        require_same_place(op, "grad_out", g, q);
+        if (g.sizes != q.sizes) {
+            throw_invalid(prefix(op, "grad_out") + " must have the shape of q " +
+                          format_sizes(q.sizes) + ", got " + format_sizes(g.sizes));
+        }
+    }
+}
+
+fs_operand operand(const Tensor& t) {
+    fs_operand o;
+    o.data = t.data();
+    std::vector<int64_t> s = t.strides();
+    for (int i = 0; i < 4; ++i) o.stride[i] = s[i];
+    return o;
+}
+
+std::vector<float> head_values(AtenTensorHandle h) {
+    if (is_empty(h)) return {};
+    Tensor t = Tensor::alias(h);
+    int64_t n = t.sizes()[0];
+    int64_t stride = t.strides()[0];
+    const float* p = static_cast<const float*>(t.data());
+    std::vector<float> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) out[i] = p[i * stride];
+    return out;
+}
+
+// Everything the kernels need, with the storage it points into kept alive.
+struct Prepared {
+    Tensor q, k, v, keep;
+    std::vector<float> head_bias, slopes;
+    fs_attention attn{};
+};
+
+void prepare(const AttentionArgs& a, Prepared& p) {
+    p.q = Tensor::alias(a.q);
+    p.k = Tensor::alias(a.k);
+    p.v = Tensor::alias(a.v);
+    std::vector<int64_t> qs = p.q.sizes(), ks = p.k.sizes();
+    fs_attention& at = p.attn;
+    at.dtype = kernel_dtype(p.q.dtype());
+    at.q = operand(p.q);
+    at.k = operand(p.k);
+    at.v = operand(p.v);
+    at.batch = qs[0];
+    at.q_len = qs[1];
+    at.heads = qs[2];
+    at.head_dim = qs[3];
+    at.k_len = ks[1];
+    at.kv_heads = ks[2];
+    at.scale = static_cast<float>(a.scale);
+    at.bias = static_cast<float>(a.bias);
+    at.causal = a.causal ? 1 : 0;
+    p.head_bias = head_values(a.head_bias);
+    p.slopes = head_values(a.alibi_slopes);
+    at.head_bias = p.head_bias.empty() ? nullptr : p.head_bias.data();
+    at.alibi_slopes = p.slopes.empty() ? nullptr : p.slopes.data();
+    if (!is_empty(a.keep)) {
+        p.keep = Tensor::alias(a.keep);
+        std::vector<int64_t> size = p.keep.sizes(), stride = p.keep.strides();
+        at.keep = static_cast<const uint8_t*>(p.keep.data());
+        for (int i = 0; i < 4; ++i) at.keep_stride[i] = size[i] == 1 ? 0 : stride[i];
+    }
+}
+
+void check_kernel(int status, const char* op, const char* message) {
+    if (status == FS_OK) return;
+    throw OpError(std::string("flash_sigmoid::") + op + ": " + message,
+                  status == FS_INVALID_ARGUMENT);
+}
+
+void zero_fill(const Tensor& t) {
+    int32_t dt = t.dtype();
+    size_t element = dt == aoti_torch_dtype_float32() ? 4 : 2;
+    if (t.numel() > 0) std::memset(t.data(), 0, static_cast<size_t>(t.numel()) * element);
+}
+
+}  // namespace
+
+void validate_forward(const char* op, const AttentionArgs& args) { validate(op, args, nullptr); }
+
+void validate_backward(const char* op, AtenTensorHandle grad_out, const AttentionArgs& args) {
+    if (!grad_out) throw_invalid(prefix(op, "grad_out") + " is missing");
+    validate(op, args, grad_out);
+}
+
+Tensor attention_forward(const char* op, const AttentionArgs& args) {
+    validate(op, args, nullptr);
+    Prepared p;
+    prepare(args, p);
+    const fs_attention& a = p.attn;
+    Tensor out = Tensor::empty({a.batch, a.q_len, a.heads, a.head_dim}, p.q.dtype(),
+                               p.q.device_type(), p.q.device_index());
+    if (out.numel() == 0) return out;
+    if (a.k_len == 0) {
+        zero_fill(out);  // a sum over no keys
+        return out;
+    }
+    char message[512] = {0};
+    check_kernel(fs_cpu_forward(&a, operand(out), message, sizeof message), op, message);
+    return out;
+}
+
+Gradients attention_backward(const char* op, AtenTensorHandle grad_out,
+                             const AttentionArgs& args) {
+    validate(op, args, grad_out);
+    Prepared p;
+    prepare(args, p);
+    const fs_attention& a = p.attn;
+    Tensor g = Tensor::alias(grad_out);
+    Gradients r;
+    r.dq = Tensor::empty(p.q.sizes(), p.q.dtype(), p.q.device_type(), p.q.device_index());
+    r.dk = Tensor::empty(p.k.sizes(), p.k.dtype(), p.k.device_type(), p.k.device_index());
+    r.dv = Tensor::empty(p.k.sizes(), p.k.dtype(), p.k.device_type(), p.k.device_index());
+    r.d_head_bias = Tensor::empty({a.heads}, aoti_torch_dtype_float32(), p.q.device_type(),
+                                  p.q.device_index());
+    if (a.batch == 0 || a.q_len == 0 || a.k_len == 0 || a.head_dim == 0) {
+        zero_fill(r.dq);
+        zero_fill(r.dk);
+        zero_fill(r.dv);
+        zero_fill(r.d_head_bias);
+        return r;
+    }
+    char message[512] = {0};
+    check_kernel(fs_cpu_backward(&a, operand(g), operand(r.dq), operand(r.dk), operand(r.dv),
+                                 static_cast<float*>(r.d_head_bias.data()), message,
+                                 sizeof message),
+                 op, message);
+    return r;
+}
+
+LastError& last_error() {
+    thread_local LastError error;
+    return error;
+}
+
+namespace {
+
+// --- Boxed kernels: the calling convention of aoti_torch_library_impl --------------------------
+// Tensor arguments arrive as handles the kernel owns; a float is a double's bits; a bool sits in
+// the lowest byte. Outputs go into stack[0..] as new handles that the dispatcher takes over.
+
+AtenTensorHandle handle_at(const StableIValue* stack, int i) {
+    return reinterpret_cast<AtenTensorHandle>(static_cast<uintptr_t>(stack[i]));
+}
+
+double double_at(const StableIValue* stack, int i) {
+    double d;
+    std::memcpy(&d, &stack[i], sizeof d);
+    return d;
+}
+
+bool bool_at(const StableIValue* stack, int i) { return (stack[i] & 0xff) != 0; }
+
+StableIValue from_tensor(Tensor&& t) {
+    return static_cast<StableIValue>(reinterpret_cast<uintptr_t>(t.release()));
+}
+
+// Takes ownership of the first n tensor handles at the given stack positions.
+std::vector<Tensor> own(const StableIValue* stack, std::initializer_list<int> positions) {
+    std::vector<Tensor> owned;
+    for (int i : positions) owned.emplace_back(handle_at(stack, i));
+    return owned;
+}
+
+template <typename Fn>
+void remember_failure(const char* op, Fn fn) {
+    try {
+        fn();
+    } catch (const OpError& e) {
+        last_error() = {e.what(), e.invalid_argument()};
+        throw;
+    } catch (const std::exception& e) {
+        last_error() = {std::string("flash_sigmoid::") + op + ": " + e.what(), false};
+        throw;
+    }
+}
+
+void boxed_forward(StableIValue* stack, uint64_t, uint64_t) {
+    std::vector<Tensor> in = own(stack, {0, 1, 2});
+    remember_failure("forward", [&] {
+        AttentionArgs a;
+        a.q = in[0].get();
+        a.k = in[1].get();
+        a.v = in[2].get();
+        a.scale = double_at(stack, 3);
+        a.bias = double_at(stack, 4);
+        a.causal = bool_at(stack, 5);
+        stack[0] = from_tensor(attention_forward("forward", a));
+    });
+}
+
+void boxed_forward_extended(StableIValue* stack, uint64_t, uint64_t) {
+    std::vector<Tensor> in = own(stack, {0, 1, 2, 6, 7, 8});
+    remember_failure("forward_extended", [&] {
+        AttentionArgs a;
+        a.q = in[0].get();
+        a.k = in[1].get();
+        a.v = in[2].get();
+        a.scale = double_at(stack, 3);
+        a.bias = double_at(stack, 4);
+        a.causal = bool_at(stack, 5);
+        a.head_bias = in[3].get();
+        a.alibi_slopes = in[4].get();
+        a.keep = in[5].get();
+        stack[0] = from_tensor(attention_forward("forward_extended", a));
+    });
+}
+
+void boxed_backward(StableIValue* stack, uint64_t, uint64_t) {
+    std::vector<Tensor> in = own(stack, {0, 1, 2, 3});
+    remember_failure("backward", [&] {
+        AttentionArgs a;
+        a.q = in[1].get();
+        a.k = in[2].get();
+        a.v = in[3].get();
+        a.scale = double_at(stack, 4);
+        a.bias = double_at(stack, 5);
+        a.causal = bool_at(stack, 6);
+        Gradients g = attention_backward("backward", in[0].get(), a);
+        stack[0] = from_tensor(std::move(g.dq));
+        stack[1] = from_tensor(std::move(g.dk));
+        stack[2] = from_tensor(std::move(g.dv));
+    });
+}
+
+void boxed_backward_extended(StableIValue* stack, uint64_t, uint64_t) {
+    std::vector<Tensor> in = own(stack, {0, 1, 2, 3, 7, 8, 9});
+    remember_failure("backward_extended", [&] {
+        AttentionArgs a;
+        a.q = in[1].get();
+        a.k = in[2].get();
+        a.v = in[3].get();
+        a.scale = double_at(stack, 4);
+        a.bias = double_at(stack, 5);
+        a.causal = bool_at(stack, 6);
+        a.head_bias = in[4].get();
+        a.alibi_slopes = in[5].get();
+        a.keep = in[6].get();
+        Gradients g = attention_backward("backward_extended", in[0].get(), a);
+        stack[0] = from_tensor(std::move(g.dq));
+        stack[1] = from_tensor(std::move(g.dk));
+        stack[2] = from_tensor(std::move(g.dv));
+        stack[3] = from_tensor(std::move(g.d_head_bias));
+    });
+}
+
+std::string& registration_error_storage() {
+    static std::string error;
+    return error;
+}
+
+// Registers the schemas and the CPU kernels once, when the library is loaded. The library objects
+// are never freed: freeing them would deregister the ops.
+struct Registration {
+    Registration() {
+        std::string& error = registration_error_storage();
+        TorchLibraryHandle def = nullptr;
+        if (aoti_torch_library_init_def("flash_sigmoid", __FILE__, __LINE__, &def) != 0) {
+            error = "the flash_sigmoid namespace could not be defined (is another copy of this "
+                    "library already loaded?)";
+            return;
+        }
+        const char* schemas[] = {
+            "forward(Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal) -> Tensor",
+            "backward(Tensor grad_out, Tensor q, Tensor k, Tensor v, float scale, float bias, "
+            "bool causal) -> (Tensor, Tensor, Tensor)",
+            "forward_extended(Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal, "
+            "Tensor head_bias, Tensor alibi_slopes, Tensor keep) -> Tensor",
+            "backward_extended(Tensor grad_out, Tensor q, Tensor k, Tensor v, float scale, "
+            "float bias, bool causal, Tensor head_bias, Tensor alibi_slopes, Tensor keep) -> "
+            "(Tensor, Tensor, Tensor, Tensor)",
+        };
+        for (const char* schema : schemas) {
+            if (aoti_torch_library_def(def, schema) != 0) {
+                error = std::string("could not define flash_sigmoid::") + schema;
+                return;
+            }
+        }
+        TorchLibraryHandle cpu = nullptr;
+        if (aoti_torch_library_init_impl("flash_sigmoid", "CPU", __FILE__, __LINE__, &cpu) != 0 ||
+            aoti_torch_library_impl(cpu, "forward", &boxed_forward) != 0 ||
+            aoti_torch_library_impl(cpu, "backward", &boxed_backward) != 0 ||
+            aoti_torch_library_impl(cpu, "forward_extended", &boxed_forward_extended) != 0 ||
+            aoti_torch_library_impl(cpu, "backward_extended", &boxed_backward_extended) != 0) {
+            error = "could not register the CPU kernels of flash_sigmoid";
+        }
+    }
+};
+
+const Registration registration;
+
+}  // namespace
+
+const std::string& registration_error() { return registration_error_storage(); }
+
+}  // namespace flash_sigmoid

@@ -1,0 +1,49 @@
+package io.github.sigmoidattention.ops;
+
+/** The JNI entry points of libflash_sigmoid.so. Handles are DJL PtNDArray handles. */
+final class FlashSigmoidNative {
+
+    private FlashSigmoidNative() {}
+
+    /** Empty when the ops registered with PyTorch's dispatcher, else the reason. */
+    static native String registrationError();
+
+    static native String cpuIsa();
+
+    static native boolean setCpuIsa(String isa);
+
+    static native int getNumThreads();
+
+    static native void setNumThreads(int threads);
+
+    /** Calls flash_sigmoid::forward, or forward_extended when an optional handle is not 0. */
+    static native long forward(
+            long q,
+            long k,
+            long v,
+            float scale,
+            float bias,
+            boolean causal,
+            long headBias,
+            long alibiSlopes,
+            long keep);
+
+    /** Calls flash_sigmoid::backward_extended: dq, dk, dv and the head-bias gradient. */
+    static native long[] backward(
+            long gradOut,
+            long q,
+            long k,
+            long v,
+            float scale,
+            float bias,
+            boolean causal,
+            long headBias,
+            long alibiSlopes,
+            long keep);
+
+    /** A converted copy: code 0 float32, 1 float16, 2 bfloat16, 3 float64. */
+    static native long convert(long handle, int dtypeCode);
+
+    /** aten::_scaled_dot_product_flash_attention_for_cpu on (B, H, T, D) inputs. */
+    static native long softmaxFlashAttentionCpu(long q, long k, long v, boolean causal);
+}
