@@ -1,10 +1,10 @@
 // The fused backward. It recomputes S tile by tile; sigmoid needs neither the log-sum-exp nor the
 // rowsum(dO * O) pre-pass of softmax attention, because dS = dP * P * (1 - P) is local.
 //
-// One work item per (batch, head, chunk of keys). The item owns float32 dK and dV tiles for its
-// keys and a dQ buffer for the queries that see them, and adds them into shared float32
-// accumulators under a lock per (batch, kv head) and per (batch, head): GQA heads of a group and
-// the chunks of a head never race.
+// One work item per (batch, head, chunk of keys). The item packs its keys and values once, walks
+// the blocks of queries that see them, and keeps float32 dK and dV for the chunk and dQ for the
+// current block; it adds them into shared float32 accumulators under a lock per (batch, kv head)
+// and per (batch, head), so GQA heads of a group and the chunks of a head never race.
 #pragma once
 
 #include <algorithm>
@@ -51,53 +51,58 @@ void backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_operand 
         const int64_t c0 = c * chunk_len;
         const int64_t c1 = std::min(Tk, c0 + chunk_len);
         if (c0 >= c1) return;
+        const int64_t kc = c1 - c0;
         // The first query that sees key c0.
         const int64_t q_first = a->causal ? std::min(std::max<int64_t>(c0 - diag, 0), Tq) : 0;
         if (q_first >= Tq) return;
-        const int64_t q_base = q_first / kQueryBlock * kQueryBlock;
         const HeadContext ctx = head_context(a, b, h);
 
         Scratch& s = thread_scratch();
-        float* kt = s.get(0, kKeyTile * dp);
-        float* vt = s.get(1, kKeyTile * dp);
-        float* qt = s.get(2, d * brp);
-        float* qrow = s.get(3, kQueryBlock * dp);
-        float* dot = s.get(4, d * brp);
-        float* dorow = s.get(5, kQueryBlock * dp);
-        float* pt = s.get(6, kKeyTile * brp);
-        float* dpt = s.get(7, kKeyTile * brp);
-        float* dk_t = s.get(8, kKeyTile * dp);
-        float* dv_t = s.get(9, kKeyTile * dp);
-        float* dq_loc = s.get(10, (Tq - q_base) * dp);
+        // The chunk's keys and values, packed once; its dK and dV accumulate here.
+        float* kp = s.get(0, kc * dp);
+        float* vp = s.get(1, kc * dp);
+        float* dk_loc = s.get(2, kc * dp);
+        float* dv_loc = s.get(3, kc * dp);
+        // One block of queries at a time, packed once per block.
+        float* qt = s.get(4, d * brp);
+        float* qrow = s.get(5, kQueryBlock * dp);
+        float* dot = s.get(6, d * brp);
+        float* dorow = s.get(7, kQueryBlock * dp);
+        float* pt = s.get(8, kKeyTile * brp);
+        float* dpt = s.get(9, kKeyTile * brp);
+        float* dq_t = s.get(10, kQueryBlock * dp);
         float* staging = s.get(11, kQueryBlock * d);
-        std::fill(dq_loc, dq_loc + (Tq - q_base) * dp, 0.0f);
+
+        pack_rows(dtype, a->k, b, c0, g, kc, d, kp, dp);
+        pack_rows(dtype, a->v, b, c0, g, kc, d, vp, dp);
+        for (int64_t r = 0; r < kc; ++r) {
+            // A padded key must not leak a non-finite value through 0 * v.
+            if (key_padded(ctx, c0 + r)) std::fill(vp + r * dp, vp + (r + 1) * dp, 0.0f);
+        }
+        std::fill(dk_loc, dk_loc + kc * dp, 0.0f);
+        std::fill(dv_loc, dv_loc + kc * dp, 0.0f);
         double bias_grad = 0.0;
+        const VecF one = VecF::broadcast(1.0f);
 
-        for (int64_t j0 = c0; j0 < c1; j0 += kKeyTile) {
-            const int64_t keys = std::min(kKeyTile, c1 - j0);
-            pack_rows(dtype, a->k, b, j0, g, keys, d, kt, dp);
-            pack_rows(dtype, a->v, b, j0, g, keys, d, vt, dp);
-            for (int64_t r = 0; r < keys; ++r) {
-                if (key_padded(ctx, j0 + r)) std::fill(vt + r * dp, vt + (r + 1) * dp, 0.0f);
-            }
-            std::fill(dk_t, dk_t + keys * dp, 0.0f);
-            std::fill(dv_t, dv_t + keys * dp, 0.0f);
-            const int64_t i_first = a->causal ? std::min(std::max<int64_t>(j0 - diag, 0), Tq) : 0;
+        for (int64_t i0 = q_first / kQueryBlock * kQueryBlock; i0 < Tq; i0 += kQueryBlock) {
+            const int64_t rows = std::min(kQueryBlock, Tq - i0);
+            const int64_t j_end = std::min(c1, visible_key_end(a, i0, rows));
+            if (j_end <= c0) continue;
+            pack_transposed(dtype, a->q, b, i0, h, rows, d, a->scale, qt, brp, staging);
+            pack_rows(dtype, a->q, b, i0, h, rows, d, qrow, dp);
+            pack_transposed(dtype, dout, b, i0, h, rows, d, 1.0f, dot, brp, staging);
+            pack_rows(dtype, dout, b, i0, h, rows, d, dorow, dp);
+            std::fill(dq_t, dq_t + rows * dp, 0.0f);
 
-            for (int64_t i0 = i_first / kQueryBlock * kQueryBlock; i0 < Tq; i0 += kQueryBlock) {
-                const int64_t rows = std::min(kQueryBlock, Tq - i0);
-                pack_transposed(dtype, a->q, b, i0, h, rows, d, a->scale, qt, brp, staging);
-                pack_rows(dtype, a->q, b, i0, h, rows, d, qrow, dp);
-                pack_transposed(dtype, dout, b, i0, h, rows, d, 1.0f, dot, brp, staging);
-                pack_rows(dtype, dout, b, i0, h, rows, d, dorow, dp);
-
+            for (int64_t j0 = c0; j0 < j_end; j0 += kKeyTile) {
+                const int64_t keys = std::min(kKeyTile, j_end - j0);
+                const float* kt = kp + (j0 - c0) * dp;
+                const float* vt = vp + (j0 - c0) * dp;
                 // P^T = weights(K Q^T); dP^T = V dO^T.
                 gemm<kScoreRows, kScoreVecs>(keys, brp, d, kt, dp, 1, qt, brp, pt, brp, false);
                 scores_to_weights(ctx, j0, keys, i0, rows, pt, brp);
                 gemm<kScoreRows, kScoreVecs>(keys, brp, d, vt, dp, 1, dot, brp, dpt, brp, false);
-
                 // dS = dP * P * (1 - P), in place of dP^T; zero wherever P is masked to zero.
-                const VecF one = VecF::broadcast(1.0f);
                 for (int64_t r = 0; r < keys; ++r) {
                     float* prow = pt + r * brp;
                     float* drow = dpt + r * brp;
@@ -110,27 +115,28 @@ void backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_operand 
                     }
                 }
                 // dV += P^T dO; dK += dS^T Q (scaled at the flush); dQ += dS K.
-                gemm<kOutRows, kOutVecs>(keys, dp, rows, pt, brp, 1, dorow, dp, dv_t, dp, true);
-                gemm<kOutRows, kOutVecs>(keys, dp, rows, dpt, brp, 1, qrow, dp, dk_t, dp, true);
-                gemm<kOutRows, kOutVecs>(rows, dp, keys, dpt, 1, brp, kt, dp,
-                                         dq_loc + (i0 - q_base) * dp, dp, true);
+                float* dv_rows = dv_loc + (j0 - c0) * dp;
+                float* dk_rows = dk_loc + (j0 - c0) * dp;
+                gemm<kOutRows, kOutVecs>(keys, dp, rows, pt, brp, 1, dorow, dp, dv_rows, dp, true);
+                gemm<kOutRows, kOutVecs>(keys, dp, rows, dpt, brp, 1, qrow, dp, dk_rows, dp, true);
+                gemm<kOutRows, kOutVecs>(rows, dp, keys, dpt, 1, brp, kt, dp, dq_t, dp, true);
             }
-            std::lock_guard<std::mutex> lock(kv_locks[b * G + g]);
-            for (int64_t r = 0; r < keys; ++r) {
-                float* dk_dst = dk_acc.data() + ((b * Tk + j0 + r) * G + g) * d;
-                float* dv_dst = dv_acc.data() + ((b * Tk + j0 + r) * G + g) * d;
-                for (int64_t e = 0; e < d; ++e) {
-                    dk_dst[e] += a->scale * dk_t[r * dp + e];
-                    dv_dst[e] += dv_t[r * dp + e];
-                }
+            std::lock_guard<std::mutex> lock(q_locks[b * H + h]);
+            for (int64_t r = 0; r < rows; ++r) {
+                float* dst = dq_acc.data() + ((b * Tq + i0 + r) * H + h) * d;
+                const float* src = dq_t + r * dp;
+                for (int64_t e = 0; e < d; ++e) dst[e] += a->scale * src[e];
             }
         }
         {
-            std::lock_guard<std::mutex> lock(q_locks[b * H + h]);
-            for (int64_t i = q_first; i < Tq; ++i) {
-                float* dst = dq_acc.data() + ((b * Tq + i) * H + h) * d;
-                const float* src = dq_loc + (i - q_base) * dp;
-                for (int64_t e = 0; e < d; ++e) dst[e] += a->scale * src[e];
+            std::lock_guard<std::mutex> lock(kv_locks[b * G + g]);
+            for (int64_t r = 0; r < kc; ++r) {
+                float* dk_dst = dk_acc.data() + ((b * Tk + c0 + r) * G + g) * d;
+                float* dv_dst = dv_acc.data() + ((b * Tk + c0 + r) * G + g) * d;
+                for (int64_t e = 0; e < d; ++e) {
+                    dk_dst[e] += a->scale * dk_loc[r * dp + e];
+                    dv_dst[e] += dv_loc[r * dp + e];
+                }
             }
         }
         if (d_head_bias) {

@@ -9,8 +9,8 @@ import ai.djl.ndarray.NDArray;
  * @param key (B, F, G, D), H a multiple of G; query head h reads key head h / (H / G)
  * @param value (B, F, G, D)
  * @param scale multiplies q·k, usually 1/√D
- * @param bias added to every score when {@code headBias} is null
- * @param headBias a per-head bias of shape (H), or null
+ * @param bias added to every score
+ * @param headBias added to the scores of each head, shape (H), or null
  * @param causal whether key j is masked for query i when j > i + F - T
  * @param alibiSlopes per-head ALiBi slopes, or null
  * @param keep 1 where a query may attend to a key, 0 where not, broadcastable to (B, H, T, F) with

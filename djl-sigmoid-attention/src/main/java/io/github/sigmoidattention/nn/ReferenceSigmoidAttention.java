@@ -10,7 +10,7 @@ import java.util.function.UnaryOperator;
 
 /**
  * The attention core in plain NDArray operations: {@code out = Σ_j sigmoid(s_ij) · keep_ij · v_j}
- * with {@code s_ij = scale · q_i·k_j + b - alibi_ij}. It materialises the (B, H, T, F) weights and
+ * with {@code s_ij = scale · q_i·k_j + b + b_h - alibi_ij}. It materialises the (B, H, T, F) weights and
  * trains through the engine's autograd. Half-precision inputs are computed in float32.
  */
 final class ReferenceSigmoidAttention {
@@ -45,10 +45,9 @@ final class ReferenceSigmoidAttention {
         NDArray vg = call.value().toType(type, false).transpose(0, 2, 1, 3);
         NDArray scores = qg.matMul(kg).reshape(b, h, t, f);
 
+        scores = scores.add(call.bias());
         if (call.headBias() != null) {
             scores = scores.add(call.headBias().toType(type, false).reshape(1, h, 1, 1));
-        } else {
-            scores = scores.add(call.bias());
         }
         if (call.alibiSlopes() != null) {
             scores = scores.add(Positions.alibiOffsets(manager, call.alibiSlopes(), t, f, type));

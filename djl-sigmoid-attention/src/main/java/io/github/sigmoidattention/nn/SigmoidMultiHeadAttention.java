@@ -14,6 +14,8 @@ import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import io.github.sigmoidattention.ops.FlashSigmoid;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -83,6 +85,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
     private final boolean rope;
     private final float ropeBase;
     private final float dropoutRate;
+    private boolean trainingNoticeLogged;
 
     private final Linear keyProjection;
     private final Linear queryProjection;
@@ -377,8 +380,10 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                         alibiSlopes,
                         keepMask(in.mask, B, T, F));
         NDArray heads =
-                ReferenceSigmoidAttention.attend(
-                        call, w -> dropWeights(parameterStore, w, training));
+                useFusedKernel(call, training)
+                        ? FusedSigmoidAttention.attend(call)
+                        : ReferenceSigmoidAttention.attend(
+                                call, w -> dropWeights(parameterStore, w, training));
 
         NDArray merged = heads.reshape(B, T, embeddingSize);
         NDList out = resultProjection.forward(parameterStore, new NDList(merged), training);
@@ -386,6 +391,35 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             out = layerScale.forward(parameterStore, out, training);
         }
         return out;
+    }
+
+    /**
+     * AUTO and FUSED run the fused kernel in inference. Training runs the reference kernel, because
+     * DJL offers no way to attach the native backward to its autograd; FUSED refuses a call it
+     * cannot run rather than silently running something else.
+     */
+    private boolean useFusedKernel(AttentionCall call, boolean training) {
+        if (kernel == AttentionKernel.REFERENCE) {
+            return false;
+        }
+        if (training) {
+            if (kernel == AttentionKernel.FUSED && !trainingNoticeLogged) {
+                trainingNoticeLogged = true;
+                logger.info(
+                        "AttentionKernel.FUSED: training runs the reference kernel, whose gradients"
+                                + " DJL's autograd computes; inference runs the fused kernel");
+            }
+            return false;
+        }
+        String unsupported = FusedSigmoidAttention.unsupported(call);
+        if (unsupported == null) {
+            return true;
+        }
+        if (kernel == AttentionKernel.FUSED) {
+            throw new UnsupportedOperationException(
+                    "AttentionKernel.FUSED cannot run this call: " + unsupported);
+        }
+        return false;
     }
 
     private NDArray dropWeights(ParameterStore parameterStore, NDArray weights, boolean training) {
@@ -1010,10 +1044,11 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                 throw new IllegalArgumentException(
                         "attentionProbsDropoutProb must be in [0, 1], got " + dropoutRate);
             }
-            if (kernel == AttentionKernel.FUSED) {
-                throw new UnsupportedOperationException(
-                        "AttentionKernel.FUSED needs the native FlashSigmoid op of cuda-ops, which"
-                                + " this build does not contain yet; use AUTO or REFERENCE");
+            if (kernel == AttentionKernel.FUSED && !FlashSigmoid.isAvailable()) {
+                throw new IllegalStateException(
+                        "AttentionKernel.FUSED needs the FlashSigmoid native library of cuda-ops,"
+                                + " which is unavailable: "
+                                + FlashSigmoid.getUnavailableReason());
             }
             return new SigmoidMultiHeadAttention(this);
         }

@@ -28,6 +28,7 @@ final class AttentionCase {
     final Random random;
     final NaiveSigmoidAttention.Options options = new NaiveSigmoidAttention.Options();
     SigmoidBias bias = SigmoidBias.negLogLength();
+    AttentionKernel kernel = AttentionKernel.REFERENCE;
     int batch;
     int queryLength;
     int keyLength;
@@ -119,7 +120,7 @@ final class AttentionCase {
                         .optQkNorm(o.qkNorm)
                         .optQkNormEpsilon((float) o.qkNormEpsilon)
                         .optLayerScale(o.layerScale)
-                        .optKernel(AttentionKernel.REFERENCE);
+                        .optKernel(kernel);
         return b;
     }
 

@@ -134,17 +134,23 @@ class BadInputTest {
     }
 
     @Test
-    void fusedKernelIsRefusedUntilTheNativeOpExists() {
+    void fusedKernelRefusesWhatItCannotRun() {
+        SigmoidMultiHeadAttention fused =
+                SigmoidMultiHeadAttention.builder()
+                        .setEmbeddingSize(8)
+                        .setHeadCount(2)
+                        .optKernel(AttentionKernel.FUSED)
+                        .build();
+        fused.initialize(manager, DataType.FLOAT64, new Shape(1, 3, 8));
         assertMessage(
                 UnsupportedOperationException.class,
                 () ->
-                        SigmoidMultiHeadAttention.builder()
-                                .setEmbeddingSize(8)
-                                .setHeadCount(2)
-                                .optKernel(AttentionKernel.FUSED)
-                                .build(),
+                        fused.forward(
+                                new ParameterStore(manager, false),
+                                new NDList(x(1, 3, 8).toType(DataType.FLOAT64, false)),
+                                false),
                 "FUSED",
-                "cuda-ops");
+                "float64");
     }
 
     @Test

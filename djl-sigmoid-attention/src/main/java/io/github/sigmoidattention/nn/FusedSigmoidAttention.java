@@ -1,0 +1,75 @@
+package io.github.sigmoidattention.nn;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtNDArray;
+
+import io.github.sigmoidattention.ops.FlashSigmoid;
+
+/**
+ * The attention core on the native FlashSigmoid op of cuda-ops: the same function as {@link
+ * ReferenceSigmoidAttention}, tiled and fused, with no (T × F) matrix. It has no autograd, so the
+ * block uses it only where no gradient is needed.
+ */
+final class FusedSigmoidAttention {
+
+    private FusedSigmoidAttention() {}
+
+    /**
+     * Returns why the fused kernel cannot run this call, or null if it can.
+     *
+     * @param call the call
+     * @return the reason, or null
+     */
+    static String unsupported(AttentionCall call) {
+        NDArray q = call.query();
+        if (!(q instanceof PtNDArray)) {
+            return "it runs on DJL's PyTorch engine, not " + q.getManager().getEngine().getEngineName();
+        }
+        if (!Device.Type.CPU.equals(q.getDevice().getDeviceType())) {
+            return "this build has CPU kernels only, the inputs are on " + q.getDevice();
+        }
+        DataType type = q.getDataType();
+        if (type != DataType.FLOAT32 && type != DataType.FLOAT16) {
+            return "it computes float32 and float16 inputs, not " + type;
+        }
+        if (!FlashSigmoid.isAvailable()) {
+            return "the native library is unavailable: " + FlashSigmoid.getUnavailableReason();
+        }
+        return null;
+    }
+
+    /**
+     * Computes the attention core.
+     *
+     * @param call the inputs, (B, T, H, D) queries and (B, F, G, D) keys and values
+     * @return the output, (B, T, H, D), in the data type of the query
+     */
+    static NDArray attend(AttentionCall call) {
+        NDManager manager = call.query().getManager();
+        NDArray headBias =
+                call.headBias() == null ? null : call.headBias().toType(DataType.FLOAT32, false);
+        NDArray slopes = null;
+        if (call.alibiSlopes() != null) {
+            double[] s = call.alibiSlopes();
+            float[] f = new float[s.length];
+            for (int i = 0; i < s.length; i++) {
+                f[i] = (float) s[i];
+            }
+            slopes = manager.create(f);
+        }
+        NDArray keep = call.keep() == null ? null : call.keep().toType(DataType.BOOLEAN, false);
+        return FlashSigmoid.forward(
+                call.query(),
+                call.key(),
+                call.value(),
+                (float) call.scale(),
+                (float) call.bias(),
+                call.causal(),
+                headBias,
+                slopes,
+                keep);
+    }
+}
