@@ -1,7 +1,7 @@
-// The fused forward: one work item per (batch, head, block of 64 queries). The item keeps its
-// queries transposed in registers-friendly form, walks the visible key tiles, and accumulates
-// O += sigmoid(S) V without ever holding more than one (128 x 64) score tile. No row maximum and
-// no rescaling: sigmoid weights are final the moment they are computed.
+// The fused forward: one work item per (batch, head, group of query blocks of 64). The item packs
+// its queries transposed, walks the visible key tiles, and accumulates O += sigmoid(S) V per block
+// without ever holding more than one (128 x 64) score tile. No row maximum and no rescaling:
+// sigmoid weights are final the moment they are computed.
 #pragma once
 
 #include <algorithm>
@@ -24,68 +24,87 @@ void forward(const fs_attention* a, fs_operand out) {
     const bool direct_values =
         a->dtype == FS_FLOAT32 && a->v.stride[3] == 1 && d % W == 0 && !key_padding;
 
+    // A work item is a group of query blocks: each key and value tile, once in cache, serves
+    // them all, which cuts the traffic of K and V per flop by the group size at long lengths.
+    const int64_t groups = (blocks + kQueryBlocksPerItem - 1) / kQueryBlocksPerItem;
+
     flash_sigmoid::ThreadPool::instance().parallel_for(
-        a->batch * a->heads * blocks, [&](int64_t item, int) {
-            const int64_t qb = item % blocks;
-            const int64_t h = (item / blocks) % a->heads;
-            const int64_t b = item / (blocks * a->heads);
+        a->batch * a->heads * groups, [&](int64_t item, int) {
+            const int64_t qg = item % groups;
+            const int64_t h = (item / groups) % a->heads;
+            const int64_t b = item / (groups * a->heads);
             const int64_t g = h / group;
-            const int64_t i0 = qb * kQueryBlock;
-            const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
+            const int64_t first_block = qg * kQueryBlocksPerItem;
+            const int64_t n_blocks = std::min(kQueryBlocksPerItem, blocks - first_block);
             const HeadContext ctx = head_context(a, b, h);
 
             Scratch& s = thread_scratch();
-            float* qt = s.get(0, d * brp);
+            float* qts = s.get(0, n_blocks * d * brp);
             float* kt = s.get(1, kKeyTile * d);
             float* vt = s.get(2, kKeyTile * dp);
             float* st = s.get(3, kKeyTile * brp);
-            float* acc = s.get(4, kQueryBlock * dp);
+            float* accs = s.get(4, n_blocks * kQueryBlock * dp);
             float* staging = s.get(5, kQueryBlock * d);
 
-            pack_transposed(a->dtype, a->q, b, i0, h, rows, d, a->scale, qt, brp, staging);
-            std::fill(acc, acc + rows * dp, 0.0f);
+            int64_t key_end = 0;
+            for (int64_t blk = 0; blk < n_blocks; ++blk) {
+                const int64_t i0 = (first_block + blk) * kQueryBlock;
+                const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
+                pack_transposed(a->dtype, a->q, b, i0, h, rows, d, a->scale, qts + blk * d * brp,
+                                brp, staging);
+                std::fill(accs + blk * kQueryBlock * dp, accs + (blk + 1) * kQueryBlock * dp, 0.0f);
+                key_end = std::max(key_end, visible_key_end(a, i0, rows));
+            }
 
-            const int64_t key_end = visible_key_end(a, i0, rows);
             for (int64_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
-                const int64_t keys = std::min(kKeyTile, key_end - j0);
+                const int64_t tile_keys = std::min(kKeyTile, key_end - j0);
                 const float* k_rows;
                 int64_t k_rs;
-                int64_t k_cs;
                 if (direct_keys) {
                     k_rows = static_cast<const float*>(a->k.data) + offset4(a->k, b, j0, g);
                     k_rs = a->k.stride[1];
-                    k_cs = 1;
                 } else {
-                    pack_rows(a->dtype, a->k, b, j0, g, keys, d, kt, d);
+                    pack_rows(a->dtype, a->k, b, j0, g, tile_keys, d, kt, d);
                     k_rows = kt;
                     k_rs = d;
-                    k_cs = 1;
                 }
-                // S^T (keys x queries) = K Q^T, scale folded into Q^T.
-                gemm<kScoreRows, kScoreVecs>(keys, brp, d, k_rows, k_rs, k_cs, qt, brp, st, brp,
-                                             false);
-                scores_to_weights(ctx, j0, keys, i0, rows, st, brp);
-
                 const float* v_rows;
                 int64_t v_ld;
                 if (direct_values) {
                     v_rows = static_cast<const float*>(a->v.data) + offset4(a->v, b, j0, g);
                     v_ld = a->v.stride[1];
                 } else {
-                    pack_rows(a->dtype, a->v, b, j0, g, keys, d, vt, dp);
+                    pack_rows(a->dtype, a->v, b, j0, g, tile_keys, d, vt, dp);
                     // A padded key must not leak a non-finite value through 0 * v.
-                    for (int64_t r = 0; r < keys; ++r) {
+                    for (int64_t r = 0; r < tile_keys; ++r) {
                         if (key_padded(ctx, j0 + r)) std::fill(vt + r * dp, vt + (r + 1) * dp, 0.0f);
                     }
                     v_rows = vt;
                     v_ld = dp;
                 }
-                // O (queries x D) += P V, reading P from the transposed tile.
-                gemm<kOutRows, kOutVecs>(rows, dp, keys, st, 1, brp, v_rows, v_ld, acc, dp, true);
+                for (int64_t blk = 0; blk < n_blocks; ++blk) {
+                    const int64_t i0 = (first_block + blk) * kQueryBlock;
+                    const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
+                    // Causal: this block sees keys [0, visible), maybe only part of the tile.
+                    const int64_t keys = std::min(tile_keys, visible_key_end(a, i0, rows) - j0);
+                    if (keys <= 0) continue;
+                    // S^T (keys x queries) = K Q^T, scale folded into Q^T.
+                    gemm<kScoreRows, kScoreVecs>(keys, brp, d, k_rows, k_rs, 1, qts + blk * d * brp,
+                                                 brp, st, brp, false);
+                    scores_to_weights(ctx, j0, keys, i0, rows, st, brp);
+                    // O (queries x D) += P V, reading P from the transposed tile.
+                    gemm<kOutRows, kOutVecs>(rows, dp, keys, st, 1, brp, v_rows, v_ld,
+                                             accs + blk * kQueryBlock * dp, dp, true);
+                }
             }
-            for (int64_t r = 0; r < rows; ++r) {
-                store_row(a->dtype, out.data, offset4(out, b, i0 + r, h), out.stride[3], d,
-                          acc + r * dp);
+            for (int64_t blk = 0; blk < n_blocks; ++blk) {
+                const int64_t i0 = (first_block + blk) * kQueryBlock;
+                const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
+                const float* acc = accs + blk * kQueryBlock * dp;
+                for (int64_t r = 0; r < rows; ++r) {
+                    store_row(a->dtype, out.data, offset4(out, b, i0 + r, h), out.stride[3], d,
+                              acc + r * dp);
+                }
             }
         });
 }

@@ -15,6 +15,8 @@
 // Queries per block (the columns of S^T) and keys per tile (its rows).
 constexpr int64_t kQueryBlock = 64;
 constexpr int64_t kKeyTile = 128;
+// Query blocks that share each key and value tile in the forward.
+constexpr int64_t kQueryBlocksPerItem = 4;
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
