@@ -343,48 +343,45 @@ void remember_failure(const char* op, Fn fn) {
     }
 }
 
+// The arguments of every op: q, k, v at `first`, then scale, bias, causal, then for the extended
+// ops head_bias, alibi_slopes and keep. `in` holds the owned tensors in stack order.
+AttentionArgs unpack(const StableIValue* stack, const std::vector<Tensor>& in, int first,
+                     bool extended) {
+    AttentionArgs a;
+    a.q = in[first].get();
+    a.k = in[first + 1].get();
+    a.v = in[first + 2].get();
+    a.scale = double_at(stack, first + 3);
+    a.bias = double_at(stack, first + 4);
+    a.causal = bool_at(stack, first + 5);
+    if (extended) {
+        a.head_bias = in[first + 3].get();
+        a.alibi_slopes = in[first + 4].get();
+        a.keep = in[first + 5].get();
+    }
+    return a;
+}
+
 void boxed_forward(StableIValue* stack, uint64_t, uint64_t) {
     std::vector<Tensor> in = own(stack, {0, 1, 2});
     remember_failure("forward", [&] {
-        AttentionArgs a;
-        a.q = in[0].get();
-        a.k = in[1].get();
-        a.v = in[2].get();
-        a.scale = double_at(stack, 3);
-        a.bias = double_at(stack, 4);
-        a.causal = bool_at(stack, 5);
-        stack[0] = from_tensor(attention_forward("forward", a));
+        stack[0] = from_tensor(attention_forward("forward", unpack(stack, in, 0, false)));
     });
 }
 
 void boxed_forward_extended(StableIValue* stack, uint64_t, uint64_t) {
     std::vector<Tensor> in = own(stack, {0, 1, 2, 6, 7, 8});
     remember_failure("forward_extended", [&] {
-        AttentionArgs a;
-        a.q = in[0].get();
-        a.k = in[1].get();
-        a.v = in[2].get();
-        a.scale = double_at(stack, 3);
-        a.bias = double_at(stack, 4);
-        a.causal = bool_at(stack, 5);
-        a.head_bias = in[3].get();
-        a.alibi_slopes = in[4].get();
-        a.keep = in[5].get();
-        stack[0] = from_tensor(attention_forward("forward_extended", a));
+        stack[0] = from_tensor(
+            attention_forward("forward_extended", unpack(stack, in, 0, true)));
     });
 }
 
 void boxed_backward(StableIValue* stack, uint64_t, uint64_t) {
+    // grad_out leads; `in` holds it first, so q, k, v are in[1..3] and the scalars at stack[4..6].
     std::vector<Tensor> in = own(stack, {0, 1, 2, 3});
     remember_failure("backward", [&] {
-        AttentionArgs a;
-        a.q = in[1].get();
-        a.k = in[2].get();
-        a.v = in[3].get();
-        a.scale = double_at(stack, 4);
-        a.bias = double_at(stack, 5);
-        a.causal = bool_at(stack, 6);
-        Gradients g = attention_backward("backward", in[0].get(), a);
+        Gradients g = attention_backward("backward", in[0].get(), unpack(stack, in, 1, false));
         stack[0] = from_tensor(std::move(g.dq));
         stack[1] = from_tensor(std::move(g.dk));
         stack[2] = from_tensor(std::move(g.dv));
@@ -394,17 +391,8 @@ void boxed_backward(StableIValue* stack, uint64_t, uint64_t) {
 void boxed_backward_extended(StableIValue* stack, uint64_t, uint64_t) {
     std::vector<Tensor> in = own(stack, {0, 1, 2, 3, 7, 8, 9});
     remember_failure("backward_extended", [&] {
-        AttentionArgs a;
-        a.q = in[1].get();
-        a.k = in[2].get();
-        a.v = in[3].get();
-        a.scale = double_at(stack, 4);
-        a.bias = double_at(stack, 5);
-        a.causal = bool_at(stack, 6);
-        a.head_bias = in[4].get();
-        a.alibi_slopes = in[5].get();
-        a.keep = in[6].get();
-        Gradients g = attention_backward("backward_extended", in[0].get(), a);
+        Gradients g =
+            attention_backward("backward_extended", in[0].get(), unpack(stack, in, 1, true));
         stack[0] = from_tensor(std::move(g.dq));
         stack[1] = from_tensor(std::move(g.dk));
         stack[2] = from_tensor(std::move(g.dv));

@@ -1,17 +1,7 @@
 package io.github.sigmoidattention.nn;
 
-import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
-import ai.djl.nn.Parameter;
-import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.ConstantInitializer;
-import ai.djl.util.PairList;
-
-import java.io.DataInputStream;
-import java.io.IOException;
 
 /**
  * Multiplies each channel of the last axis by a learned gain initialised to a small value
@@ -20,23 +10,13 @@ import java.io.IOException;
  *
  * <p>Input: one array of any rank ≥ 1; output: the same shape and data type.
  */
-public final class LayerScale extends AbstractBlock {
-
-    private static final byte VERSION = 1;
+public final class LayerScale extends ChannelGainBlock {
 
     private final float initValue;
-    private final Parameter gamma;
 
     private LayerScale(Builder builder) {
-        super(VERSION);
+        super(new ConstantInitializer(builder.initValue));
         initValue = builder.initValue;
-        gamma =
-                addParameter(
-                        Parameter.builder()
-                                .setName("gamma")
-                                .setType(Parameter.Type.GAMMA)
-                                .optInitializer(new ConstantInitializer(initValue))
-                                .build());
     }
 
     /**
@@ -57,43 +37,9 @@ public final class LayerScale extends AbstractBlock {
         return initValue;
     }
 
-    /** {@inheritDoc} */
     @Override
-    protected NDList forwardInternal(
-            ParameterStore parameterStore,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDArray x = inputs.singletonOrThrow();
-        return new NDList(x.mul(parameterStore.getValue(gamma, x.getDevice(), training)));
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return new Shape[] {inputShapes[0]};
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void prepare(Shape[] inputShapes) {
-        Shape shape = inputShapes[0];
-        if (shape.dimension() < 1 || shape.get(shape.dimension() - 1) < 1) {
-            throw new IllegalArgumentException(
-                    "LayerScale: the input needs a known last dimension, got shape " + shape);
-        }
-        gamma.setShape(new Shape(shape.get(shape.dimension() - 1)));
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void loadMetadata(byte loadVersion, DataInputStream is)
-            throws IOException, MalformedModelException {
-        if (loadVersion != version) {
-            throw new MalformedModelException(
-                    "LayerScale: unsupported parameter format version " + loadVersion);
-        }
-        readInputShapes(is);
+    NDArray apply(NDArray x, NDArray g) {
+        return x.mul(g);
     }
 
     /** The builder of a {@link LayerScale}. */

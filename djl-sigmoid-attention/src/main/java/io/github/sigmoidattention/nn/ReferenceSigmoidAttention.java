@@ -10,8 +10,8 @@ import java.util.function.UnaryOperator;
 
 /**
  * The attention core in plain NDArray operations: {@code out = Σ_j sigmoid(s_ij) · keep_ij · v_j}
- * with {@code s_ij = scale · q_i·k_j + b + b_h - alibi_ij}. It materialises the (B, H, T, F) weights and
- * trains through the engine's autograd. Half-precision inputs are computed in float32.
+ * with {@code s_ij = scale · q_i·k_j + b + b_h - alibi_ij}. It materialises the (B, H, T, F)
+ * weights and trains through the engine's autograd. Half-precision inputs are computed in float32.
  */
 final class ReferenceSigmoidAttention {
 

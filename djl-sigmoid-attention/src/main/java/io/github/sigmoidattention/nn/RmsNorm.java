@@ -1,17 +1,7 @@
 package io.github.sigmoidattention.nn;
 
-import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
-import ai.djl.nn.Parameter;
-import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
-
-import java.io.DataInputStream;
-import java.io.IOException;
 
 /**
  * Root-mean-square normalisation over the last axis with a learned per-channel gain: {@code y = x
@@ -21,22 +11,13 @@ import java.io.IOException;
  * <p>Input: one array of any rank ≥ 1; output: the same shape and data type. Float16 input is
  * normalised in float32 so that the mean of squares cannot overflow.
  */
-public final class RmsNorm extends AbstractBlock {
-
-    private static final byte VERSION = 1;
+public final class RmsNorm extends ChannelGainBlock {
 
     private final float epsilon;
-    private final Parameter gamma;
 
     private RmsNorm(Builder builder) {
-        super(VERSION);
+        super(null);
         epsilon = builder.epsilon;
-        gamma =
-                addParameter(
-                        Parameter.builder()
-                                .setName("gamma")
-                                .setType(Parameter.Type.GAMMA)
-                                .build());
     }
 
     /**
@@ -73,44 +54,9 @@ public final class RmsNorm extends AbstractBlock {
         return normalised.mul(gamma);
     }
 
-    /** {@inheritDoc} */
     @Override
-    protected NDList forwardInternal(
-            ParameterStore parameterStore,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDArray x = inputs.singletonOrThrow();
-        NDArray g = parameterStore.getValue(gamma, x.getDevice(), training);
-        return new NDList(rmsNorm(x, g, epsilon));
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return new Shape[] {inputShapes[0]};
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void prepare(Shape[] inputShapes) {
-        Shape shape = inputShapes[0];
-        if (shape.dimension() < 1 || shape.get(shape.dimension() - 1) < 1) {
-            throw new IllegalArgumentException(
-                    "RmsNorm: the input needs a known last dimension, got shape " + shape);
-        }
-        gamma.setShape(new Shape(shape.get(shape.dimension() - 1)));
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void loadMetadata(byte loadVersion, DataInputStream is)
-            throws IOException, MalformedModelException {
-        if (loadVersion != version) {
-            throw new MalformedModelException(
-                    "RmsNorm: unsupported parameter format version " + loadVersion);
-        }
-        readInputShapes(is);
+    NDArray apply(NDArray x, NDArray g) {
+        return rmsNorm(x, g, epsilon);
     }
 
     /** The builder of an {@link RmsNorm}. */
