@@ -42,6 +42,26 @@ final class FusedSigmoidAttention {
     }
 
     /**
+     * Returns whether a call should run on the fused kernel: never for REFERENCE, whenever it can
+     * for AUTO; for FUSED always, and a call it cannot run throws rather than falling back.
+     *
+     * @param kernel the requested kernel
+     * @param call the call
+     * @return true to run the fused kernel, false to run the reference
+     */
+    static boolean selected(AttentionKernel kernel, AttentionCall call) {
+        if (kernel == AttentionKernel.REFERENCE) {
+            return false;
+        }
+        String unsupported = unsupported(call);
+        if (unsupported != null && kernel == AttentionKernel.FUSED) {
+            throw new UnsupportedOperationException(
+                    "AttentionKernel.FUSED cannot run this call: " + unsupported);
+        }
+        return unsupported == null;
+    }
+
+    /**
      * Computes the attention core.
      *
      * @param call the inputs, (B, T, H, D) queries and (B, F, G, D) keys and values

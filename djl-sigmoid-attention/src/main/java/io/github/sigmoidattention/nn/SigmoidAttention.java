@@ -38,17 +38,9 @@ public final class SigmoidAttention {
             AttentionKernel kernel) {
         validate(q, k, v);
         AttentionCall call = new AttentionCall(q, k, v, scale, bias, null, causal, null, null);
-        if (kernel != AttentionKernel.REFERENCE) {
-            String unsupported = FusedSigmoidAttention.unsupported(call);
-            if (unsupported == null) {
-                return FusedSigmoidAttention.attend(call);
-            }
-            if (kernel == AttentionKernel.FUSED) {
-                throw new UnsupportedOperationException(
-                        "AttentionKernel.FUSED cannot run this call: " + unsupported);
-            }
-        }
-        return ReferenceSigmoidAttention.attend(call, UnaryOperator.identity());
+        return FusedSigmoidAttention.selected(kernel, call)
+                ? FusedSigmoidAttention.attend(call)
+                : ReferenceSigmoidAttention.attend(call, UnaryOperator.identity());
     }
 
     private static void validate(NDArray q, NDArray k, NDArray v) {

@@ -399,25 +399,14 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
      * cannot run rather than silently running something else.
      */
     private boolean useFusedKernel(AttentionCall call, boolean training) {
-        if (kernel == AttentionKernel.REFERENCE) {
-            return false;
+        if (!training) {
+            return FusedSigmoidAttention.selected(kernel, call);
         }
-        if (training) {
-            if (kernel == AttentionKernel.FUSED && !trainingNoticeLogged) {
-                trainingNoticeLogged = true;
-                logger.info(
-                        "AttentionKernel.FUSED: training runs the reference kernel, whose gradients"
-                                + " DJL's autograd computes; inference runs the fused kernel");
-            }
-            return false;
-        }
-        String unsupported = FusedSigmoidAttention.unsupported(call);
-        if (unsupported == null) {
-            return true;
-        }
-        if (kernel == AttentionKernel.FUSED) {
-            throw new UnsupportedOperationException(
-                    "AttentionKernel.FUSED cannot run this call: " + unsupported);
+        if (kernel == AttentionKernel.FUSED && !trainingNoticeLogged) {
+            trainingNoticeLogged = true;
+            logger.info(
+                    "AttentionKernel.FUSED: training runs the reference kernel, whose gradients"
+                            + " DJL's autograd computes; inference runs the fused kernel");
         }
         return false;
     }
