@@ -42,7 +42,7 @@ fi
 for spec in $VARIANTS; do
   name=${spec%%=*}; B=/tmp/sm90_dev_$name
   [ "$B" = "$BIN" ] || timeout 60 $B 2 4 2 1000 1500 128 1 bf16 || fail=1
-  for d in 128 64; do
+  for d in 128 128 64; do
     for c in 0 1; do
       if [ $d = 128 ]; then echo "$name $(timeout 120 $B 4 16 16 4096 4096 128 $c bf16 100)" || fail=1
       else echo "$name $(timeout 120 $B 8 16 16 2048 2048 64 $c bf16 100)" || fail=1; fi

@@ -18,7 +18,13 @@ namespace flash_sigmoid::cuda::sm90 {
 template <typename Element, int kHeadDim_>
 struct FwdTraits {
     static constexpr int kHeadDim = kHeadDim_;
-    static constexpr int kBlockM = 128;  // two consumer warp groups of 64 rows
+    // Consumer warp groups of 64 query rows each: two at D = 128 (240 registers each), three
+    // at D = 64, where the accumulators are half as large (160 registers each).
+#ifndef FS_SM90_FWD_D64_GROUPS
+#define FS_SM90_FWD_D64_GROUPS 3
+#endif
+    static constexpr int kConsumerGroups = kHeadDim == 64 ? FS_SM90_FWD_D64_GROUPS : 2;
+    static constexpr int kBlockM = 64 * kConsumerGroups;
 #ifndef FS_SM90_FWD_BLOCK_N
 #define FS_SM90_FWD_BLOCK_N 128
 #endif
@@ -32,12 +38,14 @@ struct FwdTraits {
     static constexpr bool kPingPong = FS_SM90_FWD_PINGPONG;
     static constexpr int kStages = 2;
     static constexpr int kChunks = kHeadDim / 64;  // 128-byte swizzle atoms across the head dim
-    static constexpr int kThreads = 384;
-    static constexpr int kConsumerThreads = 256;
+    static constexpr int kThreads = 128 * (1 + kConsumerGroups);
+    static constexpr int kConsumerThreads = 128 * kConsumerGroups;
     static constexpr int kQBytes = kBlockM * kHeadDim * 2;
     static constexpr int kKVBytes = kBlockN * kHeadDim * 2;
     static constexpr int kProducerRegisters = 24;
-    static constexpr int kConsumerRegisters = 240;
+    static constexpr int kConsumerRegisters = kConsumerGroups == 2 ? 240 : 160;
+    static_assert(kProducerRegisters * 128 + kConsumerRegisters * kConsumerThreads <= 65536,
+                  "register file");
     static_assert(kHeadDim % 64 == 0, "head dim must be a multiple of 64");
 };
 
@@ -117,7 +125,7 @@ __device__ __forceinline__ void weights_to_operand(const float (&s)[Traits::kBlo
 }
 
 template <typename Element, int kHeadDim>
-__global__ void __launch_bounds__(384, 1)
+__global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
     forward_kernel(const __grid_constant__ CUtensorMap q_map,
                    const __grid_constant__ CUtensorMap k_map,
                    const __grid_constant__ CUtensorMap v_map, const FwdParams p) {
@@ -192,15 +200,16 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
     for (int i = 0; i < kHeadDim / 2; ++i) o[i] = 0.f;
 
-    // Named barriers 1 and 2: "warp group 0's turn" and "warp group 1's turn" to issue products.
+    // Named barrier 1 + w: "consumer group w's turn" to issue products; turns go round robin.
+    constexpr int kGroups = Traits::kConsumerGroups;
     auto wait_turn = [&] {
         if constexpr (Traits::kPingPong) named_barrier_sync(1 + wg, 256);
     };
     auto pass_turn = [&] {
-        if constexpr (Traits::kPingPong) named_barrier_arrive(2 - wg, 256);
+        if constexpr (Traits::kPingPong) named_barrier_arrive(1 + (wg + 1) % kGroups, 256);
     };
     if (n_blocks > 0) {
-        if (wg == 1) pass_turn();  // warp group 0 goes first
+        if (wg == kGroups - 1) pass_turn();  // group 0 goes first
         float s[kBlockN / 2];
         uint32_t pa[kBlockN / 16][4];
         const uint32_t q_addr = smem_addr(sh.q) + wg * 64 * 128;
@@ -257,7 +266,7 @@ __global__ void __launch_bounds__(384, 1)
         issue_values<Element, Traits>(o, pa, smem_addr(sh.v[last]));
         wgmma_commit();
         pass_turn();
-        // Warp group 1 passed one turn more than warp group 0 takes (its first); taking it
+        // The last group passed one turn more than group 0 takes (its first); taking it
         // completes every barrier phase before the CTA exits.
         if (wg == 0) wait_turn();
         wgmma_wait<0>();

@@ -74,6 +74,10 @@ void launch_forward(const FwdParams& p, cudaStream_t stream) {
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(shared)),
                "cudaFuncSetAttribute(forward_kernel sm90)");
+    if (p.q_len == 0 || p.heads == 0 || p.batch == 0) return;
+    if (p.heads > 65535 || p.batch > 65535) {
+        throw std::runtime_error("the sm90 forward takes at most 65535 heads and batch entries");
+    }
     dim3 grid((p.q_len + Traits::kBlockM - 1) / Traits::kBlockM, p.heads, p.batch);
     kernel<<<grid, Traits::kThreads, shared, stream>>>(q, k, v, p);
     check_cuda(cudaGetLastError(), "launch of forward_kernel sm90");
