@@ -55,10 +55,10 @@ __device__ __forceinline__ void fence_registers(uint32_t (&r)[N][M]) {
     }
 }
 
-// D(64 x N, fp32) (+)= A(64 x 16) B(16 x N). mma_ss: A and B K-major in shared memory.
-// mma_rs_transposed_b: A in registers (the m16n8k16 A-fragment layout per warp), B MN-major in
-// shared memory. `accumulate` = 0 overwrites D.
-template <typename T, int N>
+// D(64 x N, fp32) (+)= A(64 x 16) B(16 x N). mma_ss: A and B in shared memory, both K-major
+// (kTransposed = 0) or both MN-major (1). mma_rs_transposed_b: A in registers (the m16n8k16
+// A-fragment layout per warp), B MN-major in shared memory. `accumulate` = 0 overwrites D.
+template <typename T, int N, int kTransposed = 0>
 __device__ void mma_ss(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, int accumulate);
 template <typename T, int N>
 __device__ void mma_rs_transposed_b(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b,

@@ -1,0 +1,284 @@
+// FlashSigmoid backward for Hopper: one CTA owns 128 keys of one (batch, kv head) and loops over
+// the query heads of its group and their query blocks of 64 rows, so dK and dV stay in registers
+// and are written once (GQA needs no atomics). Warp group 0 is the producer (TMA: K and V once,
+// then Q and dO per query block into a ring of stages); warp groups 1 and 2 each own 64 keys:
+//   S^T  = K Q^T,  dP^T = V dO^T                   (wgmma, operands in shared memory)
+//   P^T  = sigmoid(scale S^T + bias), dS^T = P^T (1 - P^T) dP^T   (registers; causal mask)
+//   dV  += P^T dO, dK += dS^T Q                    (wgmma, P^T and dS^T from registers)
+//   dQ  += dS K                                    (dS^T staged in shared memory; each group
+//                                                   computes half of dQ's columns over all 128
+//                                                   keys and adds it into a float32 workspace)
+// Sigmoid needs neither the forward's log-sum-exp nor a rowsum(dO * O) pre-pass.
+#pragma once
+
+#include "../params.h"
+#include "sm90_primitives.h"
+
+namespace flash_sigmoid::cuda::sm90 {
+
+template <typename Element, int kHeadDim_>
+struct BwdTraits {
+    static constexpr int kHeadDim = kHeadDim_;
+    static constexpr int kBlockM = 64;   // query rows per iteration
+    static constexpr int kBlockN = 128;  // keys per CTA, 64 per consumer warp group
+    static constexpr int kStages = 2;
+    static constexpr int kChunks = kHeadDim / 64;
+    static constexpr int kThreads = 384;
+    static constexpr int kConsumerThreads = 256;
+    static constexpr int kQBytes = kBlockM * kHeadDim * 2;
+    static constexpr int kKBytes = kBlockN * kHeadDim * 2;
+    static constexpr int kDqColumns = kHeadDim / 2;  // dQ columns per warp group
+    static constexpr int kProducerRegisters = 24;
+    static constexpr int kConsumerRegisters = 240;
+};
+
+template <typename Traits, typename Element>
+struct alignas(1024) BwdShared {
+    Element k[Traits::kBlockN * Traits::kHeadDim];
+    Element v[Traits::kBlockN * Traits::kHeadDim];
+    Element q[Traits::kStages][Traits::kBlockM * Traits::kHeadDim];
+    Element dout[Traits::kStages][Traits::kBlockM * Traits::kHeadDim];
+    Element ds[2][Traits::kBlockN * Traits::kBlockM];  // dS^T: key rows of 64 queries (128 B)
+    uint64_t kv_full;
+    uint64_t full[Traits::kStages], empty[Traits::kStages];
+};
+
+__device__ __forceinline__ void fence_async_shared() {
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// The query blocks that see any of the keys [n0, n0 + 128).
+__device__ __forceinline__ int first_query_block(const FwdParams& p, int n0, int block_m) {
+    if (!p.causal) return 0;
+    const int first_query = n0 - (p.k_len - p.q_len);  // query i sees key j iff j <= i + Tk - Tq
+    return first_query <= 0 ? 0 : first_query / block_m;
+}
+
+template <typename Element, int kHeadDim>
+__global__ void __launch_bounds__(384, 1)
+    backward_kernel(const __grid_constant__ CUtensorMap q_map,
+                    const __grid_constant__ CUtensorMap k_map,
+                    const __grid_constant__ CUtensorMap v_map,
+                    const __grid_constant__ CUtensorMap do_map, const BwdParams p) {
+    using Traits = BwdTraits<Element, kHeadDim>;
+    using Shared = BwdShared<Traits, Element>;
+    constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kStages = Traits::kStages;
+
+    extern __shared__ uint8_t raw_shared[];
+    Shared& sh = *reinterpret_cast<Shared*>((reinterpret_cast<uintptr_t>(raw_shared) + 1023) &
+                                            ~uintptr_t(1023));
+    const int n_block = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
+    const int n0 = n_block * kBlockN;
+    const int m_blocks = (p.q_len + kBlockM - 1) / kBlockM;
+    const int m_first = first_query_block(p, n0, kBlockM);
+    const int warp_group = threadIdx.x / 128;
+
+    if (threadIdx.x == 0) {
+        mbar_init(&sh.kv_full, 1);
+        for (int i = 0; i < kStages; ++i) {
+            mbar_init(&sh.full[i], 1);
+            mbar_init(&sh.empty[i], Traits::kConsumerThreads);
+        }
+        fence_barrier_init();
+    }
+    __syncthreads();
+
+    if (warp_group == 0) {
+        shrink_registers<Traits::kProducerRegisters>();
+        if (threadIdx.x != 0) return;
+        prefetch_tensor_map(&q_map);
+        prefetch_tensor_map(&do_map);
+        mbar_arrive_expect_tx(&sh.kv_full, 2 * Traits::kKBytes);
+#pragma unroll
+        for (int c = 0; c < Traits::kChunks; ++c) {
+            tma_load_4d(sh.k + c * kBlockN * 64, &k_map, &sh.kv_full, c * 64, n0, g, b);
+            tma_load_4d(sh.v + c * kBlockN * 64, &v_map, &sh.kv_full, c * 64, n0, g, b);
+        }
+        int count = 0;
+        for (int h = g * p.group; h < (g + 1) * p.group; ++h) {
+            for (int m = m_first; m < m_blocks; ++m, ++count) {
+                const int stage = count % kStages;
+                mbar_wait(&sh.empty[stage], ((count / kStages) & 1) ^ 1);
+                mbar_arrive_expect_tx(&sh.full[stage], 2 * Traits::kQBytes);
+#pragma unroll
+                for (int c = 0; c < Traits::kChunks; ++c) {
+                    tma_load_4d(sh.q[stage] + c * kBlockM * 64, &q_map, &sh.full[stage], c * 64,
+                                m * kBlockM, h, b);
+                    tma_load_4d(sh.dout[stage] + c * kBlockM * 64, &do_map, &sh.full[stage],
+                                c * 64, m * kBlockM, h, b);
+                }
+            }
+        }
+        return;
+    }
+
+    grow_registers<Traits::kConsumerRegisters>();
+    const int wg = warp_group - 1;
+    const int lane = threadIdx.x % 32, warp = (threadIdx.x % 128) / 32;
+    const int key_row = wg * 64 + warp * 16 + lane / 4;  // in the CTA's keys: +0 and +8
+    const int col_in_tile = 2 * (lane % 4);
+    const int diagonal = p.k_len - p.q_len;
+    const float scale_half = 0.5f * p.scale;
+
+    float dk[kHeadDim / 2], dv[kHeadDim / 2];
+#pragma unroll
+    for (int i = 0; i < kHeadDim / 2; ++i) dk[i] = dv[i] = 0.f;
+
+    const uint32_t k_rows = smem_addr(sh.k) + wg * 64 * 128;  // this group's 64 keys
+    const uint32_t v_rows = smem_addr(sh.v) + wg * 64 * 128;
+    mbar_wait(&sh.kv_full, 0);
+
+    int count = 0;
+    for (int h = g * p.group; h < (g + 1) * p.group; ++h) {
+        const float bias_half = 0.5f * (p.bias + (p.head_bias ? p.head_bias[h] : 0.f));
+        float bias_grad = 0.f;
+        for (int m = m_first; m < m_blocks; ++m, ++count) {
+            const int stage = count % kStages, buffer = count & 1;
+            const int m0 = m * kBlockM;
+            const uint32_t q_tile = smem_addr(sh.q[stage]), do_tile = smem_addr(sh.dout[stage]);
+            mbar_wait(&sh.full[stage], (count / kStages) & 1);
+
+            float s[kBlockM / 2], dp[kBlockM / 2];
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+                const uint32_t off = (kk % 4) * 32;
+                mma_ss<Element, kBlockM>(
+                    s, make_desc(k_rows + (kk / 4) * (kBlockN * 128) + off, 16, 1024),
+                    make_desc(q_tile + (kk / 4) * (kBlockM * 128) + off, 16, 1024), kk > 0);
+            }
+            wgmma_commit();
+#pragma unroll
+            for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+                const uint32_t off = (kk % 4) * 32;
+                mma_ss<Element, kBlockM>(
+                    dp, make_desc(v_rows + (kk / 4) * (kBlockN * 128) + off, 16, 1024),
+                    make_desc(do_tile + (kk / 4) * (kBlockM * 128) + off, 16, 1024), kk > 0);
+            }
+            wgmma_commit();
+
+            // P^T while dP^T is still being computed.
+            wgmma_wait<1>();
+            fence_registers(s);
+            const bool mask = p.causal && m0 + diagonal < n0 + kBlockN - 1;
+#pragma unroll
+            for (int j = 0; j < kBlockM / 8; ++j) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    float w = sigmoid_of_half(fmaf(s[4 * j + e], scale_half, bias_half));
+                    // Element e: key n0 + key_row + 8 (e / 2), query m0 + 8 j + col + e % 2.
+                    if (mask && n0 + key_row + 8 * (e / 2) > m0 + 8 * j + col_in_tile + (e % 2) + diagonal) {
+                        w = 0.f;
+                    }
+                    s[4 * j + e] = w;
+                }
+            }
+            wgmma_wait<0>();
+            fence_registers(dp);
+#pragma unroll
+            for (int i = 0; i < kBlockM / 2; ++i) {
+                dp[i] = s[i] * (1.f - s[i]) * dp[i];  // dS^T; masked entries have P = 0
+                bias_grad += dp[i];
+            }
+
+            uint32_t pa[kBlockM / 16][4], dsa[kBlockM / 16][4];
+#pragma unroll
+            for (int j = 0; j < kBlockM / 8; ++j) {
+#pragma unroll
+                for (int half = 0; half < 2; ++half) {
+                    pa[j / 2][(j % 2) * 2 + half] = pack2<Element>(s[4 * j + 2 * half], s[4 * j + 2 * half + 1]);
+                    dsa[j / 2][(j % 2) * 2 + half] = pack2<Element>(dp[4 * j + 2 * half], dp[4 * j + 2 * half + 1]);
+                }
+            }
+            // dS^T into shared memory (128-byte swizzle: 16-byte chunk j of row r at j ^ (r % 8)).
+            uint8_t* ds_tile = reinterpret_cast<uint8_t*>(sh.ds[buffer]);
+#pragma unroll
+            for (int j = 0; j < kBlockM / 8; ++j) {
+#pragma unroll
+                for (int half = 0; half < 2; ++half) {
+                    const int r = key_row + 8 * half;
+                    *reinterpret_cast<uint32_t*>(ds_tile + r * 128 + ((j ^ (r & 7)) << 4) + (lane % 4) * 4) =
+                        dsa[j / 2][(j % 2) * 2 + half];
+                }
+            }
+            fence_async_shared();
+
+            // dV += P^T dO and dK += dS^T Q (dO and Q read MN-major: 64-column chunks 8 KB apart).
+            fence_registers(pa);
+            fence_registers(dsa);
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < kBlockM / 16; ++kk) {
+                mma_rs_transposed_b<Element, kHeadDim>(
+                    dv, pa[kk], make_desc(do_tile + kk * 16 * 128, kBlockM * 128, 1024), 1);
+            }
+#pragma unroll
+            for (int kk = 0; kk < kBlockM / 16; ++kk) {
+                mma_rs_transposed_b<Element, kHeadDim>(
+                    dk, dsa[kk], make_desc(q_tile + kk * 16 * 128, kBlockM * 128, 1024), 1);
+            }
+            wgmma_commit();
+
+            // dQ (64 x kDqColumns of this group) = dS K over all 128 keys: both groups' dS^T.
+            named_barrier_sync(1, Traits::kConsumerThreads);
+            float dq[Traits::kDqColumns / 2];
+            const uint32_t ds_addr = smem_addr(sh.ds[buffer]);
+            // This group's columns of K: chunk wg at D = 128, the wg-th half of the chunk at 64.
+            const uint32_t k_columns = smem_addr(sh.k) + (kHeadDim == 128 ? wg * kBlockN * 128 : wg * 64);
+#pragma unroll
+            for (int kk = 0; kk < kBlockN / 16; ++kk) {
+                mma_ss<Element, Traits::kDqColumns, 1>(
+                    dq, make_desc(ds_addr + kk * 16 * 128, kBlockM * 128, 1024),
+                    make_desc(k_columns + kk * 16 * 128, kBlockN * 128, 1024), kk > 0);
+            }
+            wgmma_commit();
+            wgmma_wait<0>();
+            fence_registers(dk);
+            fence_registers(dv);
+            fence_registers(dq);
+            mbar_arrive(&sh.empty[stage]);
+
+            // Add dQ into the float32 workspace (B, Tq, H, D); the scale is applied when it is
+            // converted to dq's dtype.
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const int row = m0 + warp * 16 + lane / 4 + 8 * half;
+                if (row >= p.q_len) continue;
+                float* dst = p.workspace +
+                             ((static_cast<int64_t>(b) * p.q_len + row) * p.heads + h) * kHeadDim +
+                             wg * Traits::kDqColumns + col_in_tile;
+#pragma unroll
+                for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
+                    atomicAdd(reinterpret_cast<float2*>(dst + 8 * j),
+                              make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]));
+                }
+            }
+        }
+        if (p.d_head_bias) {
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1) bias_grad += __shfl_xor_sync(0xffffffffu, bias_grad, off);
+            if (lane == 0) atomicAdd(p.d_head_bias + h, bias_grad);
+        }
+    }
+
+    // dK (times the scale) and dV of this thread's two keys.
+    const int kvh = g;
+    Element* dk_out = static_cast<Element*>(p.dk) + b * p.dk_batch_stride + kvh * p.dk_head_stride;
+    Element* dv_out = static_cast<Element*>(p.dv) + b * p.dv_batch_stride + kvh * p.dv_head_stride;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        const int key = n0 + key_row + 8 * half;
+        if (key >= p.k_len) continue;
+        Element* dk_row = dk_out + static_cast<int64_t>(key) * p.dk_row_stride + col_in_tile;
+        Element* dv_row = dv_out + static_cast<int64_t>(key) * p.dv_row_stride + col_in_tile;
+#pragma unroll
+        for (int j = 0; j < kHeadDim / 8; ++j) {
+            *reinterpret_cast<uint32_t*>(dk_row + 8 * j) =
+                pack2<Element>(dk[4 * j + 2 * half] * p.scale, dk[4 * j + 2 * half + 1] * p.scale);
+            *reinterpret_cast<uint32_t*>(dv_row + 8 * j) =
+                pack2<Element>(dv[4 * j + 2 * half], dv[4 * j + 2 * half + 1]);
+        }
+    }
+}
+
+}  // namespace flash_sigmoid::cuda::sm90

@@ -1,0 +1,3 @@
+#include "../hopper/bwd_launch.h"
+
+FS_INSTANTIATE_BACKWARD_SM90(__half, 128)
