@@ -10,30 +10,7 @@ import sys
 
 import torch
 
-
-def reference(q, k, v, scale, bias, causal, head_bias=None, slopes=None, keep=None):
-    """Sigmoid attention in float64, (B, T, H, D) layout, with GQA by repetition."""
-    q, k, v = q.double(), k.double(), v.double()
-    b, tq, h, d = q.shape
-    tk, g = k.shape[1], k.shape[2]
-    k = k.repeat_interleave(h // g, dim=2)
-    v = v.repeat_interleave(h // g, dim=2)
-    s = torch.einsum("bihd,bjhd->bhij", q, k) * scale + bias
-    if head_bias is not None:
-        s = s + head_bias.double().view(1, h, 1, 1)
-    rel = torch.arange(tq).view(tq, 1) + tk - tq - torch.arange(tk).view(1, tk)
-    if slopes is not None:
-        s = s - slopes.double().view(1, h, 1, 1) * rel.abs().double()
-    p = torch.sigmoid(s)
-    if causal:
-        p = p * (rel >= 0).double()
-    if keep is not None:
-        p = p * keep.double()
-    return torch.einsum("bhij,bjhd->bihd", p, v)
-
-
-def rel_error(x, ref):
-    return ((x.double() - ref).norm() / ref.norm()).item()
+from reference import reference, rel_error  # gpu-tests/reference.py, shared with test_cuda_ops.py
 
 
 def main():

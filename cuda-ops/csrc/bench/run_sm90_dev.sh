@@ -11,6 +11,7 @@ for spec in $VARIANTS; do
   name=${spec%%=*}; flags=${spec#*=}
   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -Xptxas -v ${flags//,/ } -I $S \
     -o /tmp/sm90_dev_$name $S/bench/sm90_forward_dev.cu $S/flash_sigmoid/cuda/instantiations/*_sm90.cu \
+    $S/flash_sigmoid/cuda/instantiations/bwd_hdim{64,128}_{bf16,fp16}.cu \
     >"$OUTDIR/build_$name.log" 2>&1 &
 done
 wait
@@ -49,13 +50,18 @@ if [ "${1:-}" != "--time-only" ]; then
 1 4 2 1024 1024 128 0 fp16 0 bwd
 CASES
 fi
-for spec in $VARIANTS; do
-  name=${spec%%=*}; B=/tmp/sm90_dev_$name
-  for c in 0 1; do
-    echo "$name $(timeout 120 $B 4 16 16 4096 4096 128 $c bf16 100)" || fail=1
-    echo "$name $(timeout 120 $B 4 16 16 4096 4096 128 $c bf16 30 bwd)" || fail=1
-    echo "$name $(timeout 120 $B 8 16 16 2048 2048 64 $c bf16 100)" || fail=1
-    echo "$name $(timeout 120 $B 8 16 16 2048 2048 64 $c bf16 30 bwd)" || fail=1
+# Timing: FS_TIME="fwd bwd" (default both), FS_REPS rounds over the variants, interleaved so that
+# clock drift hits every variant alike.
+for rep in $(seq 1 ${FS_REPS:-1}); do
+  for spec in $VARIANTS; do
+    name=${spec%%=*}; B=/tmp/sm90_dev_$name
+    for c in ${FS_CAUSAL:-0 1}; do
+      for what in ${FS_TIME:-fwd bwd}; do
+        extra=""; iters=100; [ $what = bwd ] && { extra=bwd; iters=30; }
+        echo "$name $(timeout 120 $B 4 16 16 4096 4096 128 $c bf16 $iters $extra)" || fail=1
+        [ -n "${FS_D128_ONLY:-}" ] || echo "$name $(timeout 120 $B 8 16 16 2048 2048 64 $c bf16 $iters $extra)" || fail=1
+      done
+    done
   done
 done
 exit $fail

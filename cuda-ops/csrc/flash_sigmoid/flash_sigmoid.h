@@ -65,6 +65,32 @@ const char* fs_cpu_isa(void);
 /* Picks the instruction set; FS_INVALID_ARGUMENT if unknown or unsupported by this CPU. */
 int fs_cpu_set_isa(const char* isa);
 
+
+/*
+ * CUDA kernels (present when the library was built with nvcc; see fs_cuda_available). Same
+ * function as the CPU kernels; every pointer is a device pointer on the current CUDA device
+ * (head_bias, alibi_slopes and keep too). Only float16 and bfloat16, the last stride of every
+ * operand 1 and the other strides multiples of 8 elements, data 16-byte aligned. `stream` is a
+ * cudaStream_t. Errors come back as status codes with the message, never as aborts.
+ */
+int fs_cuda_available(void);
+
+int fs_cuda_forward(const fs_attention* attn, fs_operand out, void* stream, char* message,
+                    size_t message_size);
+
+/* Bytes of float32 scratch fs_cuda_backward needs for this problem (may be 0). */
+size_t fs_cuda_backward_workspace_size(const fs_attention* attn);
+
+/* `workspace`: device memory of fs_cuda_backward_workspace_size bytes, 256-byte aligned, any
+ * content (the kernels clear what they need on `stream`). */
+int fs_cuda_backward(const fs_attention* attn, fs_operand dout, fs_operand dq, fs_operand dk,
+                     fs_operand dv, float* d_head_bias, void* workspace, void* stream,
+                     char* message, size_t message_size);
+
+/* Which kernel family fs_cuda_forward would run for this problem on the current device:
+ * "sm90" (wgmma/TMA), "generic" (mma.sync) or NULL when unsupported. For benchmarks and tests. */
+const char* fs_cuda_forward_kernel(const fs_attention* attn);
+
 #ifdef __cplusplus
 }
 #endif

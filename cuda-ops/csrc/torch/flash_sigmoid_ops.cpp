@@ -7,11 +7,19 @@
 #include <vector>
 
 #include "../flash_sigmoid/flash_sigmoid.h"
+#ifdef FS_WITH_CUDA
+#include "cuda_device.h"
+#endif
 
 namespace flash_sigmoid {
 namespace {
 
 constexpr int64_t kMaxExtent = (int64_t{1} << 31) - 1;
+#ifdef FS_WITH_CUDA
+constexpr const char* kDevices = "cpu and cuda";
+#else
+constexpr const char* kDevices = "cpu only";
+#endif
 
 bool is_empty(AtenTensorHandle h) {
     if (!h) return true;
@@ -155,9 +163,19 @@ void validate(const char* op, const AttentionArgs& a, AtenTensorHandle grad_out)
         throw_invalid(prefix(op, "q") + " head dim " + std::to_string(q.sizes[3]) +
                       " exceeds the supported 1024");
     }
-    if (q.device_type != aoti_torch_device_type_cpu()) {
+    if (q.device_type == aoti_torch_device_type_cuda()) {
+#ifdef FS_WITH_CUDA
+        if (q.dtype != aoti_torch_dtype_float16() && q.dtype != aoti_torch_dtype_bfloat16()) {
+            throw_invalid(prefix(op, "q") + " is " + dtype_name(q.dtype) + " on " +
+                          device_name(q.t) + "; the CUDA kernels take float16 or bfloat16");
+        }
+#else
         throw_invalid(prefix(op, "q") + " is on " + device_name(q.t) +
-                      ", but this build has only the CPU kernels");
+                      ", but this build has only the CPU kernels (built without nvcc)");
+#endif
+    } else if (q.device_type != aoti_torch_device_type_cpu()) {
+        throw_invalid(prefix(op, "q") + " is on " + device_name(q.t) +
+                      "; the kernels of this build run on " + kDevices);
     }
     require_head_vector(op, "head_bias", a.head_bias, q);
     require_head_vector(op, "alibi_slopes", a.alibi_slopes, q);
@@ -199,16 +217,11 @@ struct Prepared {
     fs_attention attn{};
 };
 
-void prepare(const AttentionArgs& a, Prepared& p) {
-    p.q = Tensor::alias(a.q);
-    p.k = Tensor::alias(a.k);
-    p.v = Tensor::alias(a.v);
-    std::vector<int64_t> qs = p.q.sizes(), ks = p.k.sizes();
-    fs_attention& at = p.attn;
-    at.dtype = kernel_dtype(p.q.dtype());
-    at.q = operand(p.q);
-    at.k = operand(p.k);
-    at.v = operand(p.v);
+// The sizes, scalars and keep mask of the problem (the operands are the caller's).
+void describe(const AttentionArgs& a, const Tensor& q, const Tensor& k, Tensor& keep,
+              fs_attention& at) {
+    std::vector<int64_t> qs = q.sizes(), ks = k.sizes();
+    at.dtype = kernel_dtype(q.dtype());
     at.batch = qs[0];
     at.q_len = qs[1];
     at.heads = qs[2];
@@ -218,16 +231,27 @@ void prepare(const AttentionArgs& a, Prepared& p) {
     at.scale = static_cast<float>(a.scale);
     at.bias = static_cast<float>(a.bias);
     at.causal = a.causal ? 1 : 0;
+    if (!is_empty(a.keep)) {
+        keep = Tensor::alias(a.keep);
+        std::vector<int64_t> size = keep.sizes(), stride = keep.strides();
+        at.keep = static_cast<const uint8_t*>(keep.data());
+        for (int i = 0; i < 4; ++i) at.keep_stride[i] = size[i] == 1 ? 0 : stride[i];
+    }
+}
+
+void prepare(const AttentionArgs& a, Prepared& p) {
+    p.q = Tensor::alias(a.q);
+    p.k = Tensor::alias(a.k);
+    p.v = Tensor::alias(a.v);
+    fs_attention& at = p.attn;
+    describe(a, p.q, p.k, p.keep, at);
+    at.q = operand(p.q);
+    at.k = operand(p.k);
+    at.v = operand(p.v);
     p.head_bias = head_values(a.head_bias);
     p.slopes = head_values(a.alibi_slopes);
     at.head_bias = p.head_bias.empty() ? nullptr : p.head_bias.data();
     at.alibi_slopes = p.slopes.empty() ? nullptr : p.slopes.data();
-    if (!is_empty(a.keep)) {
-        p.keep = Tensor::alias(a.keep);
-        std::vector<int64_t> size = p.keep.sizes(), stride = p.keep.strides();
-        at.keep = static_cast<const uint8_t*>(p.keep.data());
-        for (int i = 0; i < 4; ++i) at.keep_stride[i] = size[i] == 1 ? 0 : stride[i];
-    }
 }
 
 void check_kernel(int status, const char* op, const char* message) {
@@ -236,11 +260,156 @@ void check_kernel(int status, const char* op, const char* message) {
                   status == FS_INVALID_ARGUMENT);
 }
 
-void zero_fill(const Tensor& t) {
-    int32_t dt = t.dtype();
-    size_t element = dt == aoti_torch_dtype_float32() ? 4 : 2;
-    if (t.numel() > 0) std::memset(t.data(), 0, static_cast<size_t>(t.numel()) * element);
+size_t byte_size(const Tensor& t) {
+    size_t element = t.dtype() == aoti_torch_dtype_float32() ? 4 : 2;
+    return static_cast<size_t>(t.numel()) * element;
 }
+
+void zero_fill(const Tensor& t) {
+    if (t.numel() > 0) std::memset(t.data(), 0, byte_size(t));
+}
+
+#ifdef FS_WITH_CUDA
+bool on_cuda(AtenTensorHandle h) {
+    int32_t type = 0;
+    check_shim(aoti_torch_get_device_type(h, &type), "aoti_torch_get_device_type");
+    return type == aoti_torch_device_type_cuda();
+}
+
+// --- The CUDA path -----------------------------------------------------------------------------
+// The kernels take the last stride 1, the other strides positive multiples of 8 elements (any
+// stride where the size is 1: never used) and data aligned to 16 bytes; other operands are copied
+// to contiguous tensors first. Outputs, copies and the backward's workspace come from PyTorch's
+// allocator on the device of q, and everything runs on PyTorch's current stream of that device,
+// so the caching allocator's stream order covers the temporaries freed right after the launch.
+
+bool cuda_layout_ok(const Tensor& t) {
+    std::vector<int64_t> size = t.sizes(), stride = t.strides();
+    if (size[3] > 1 && stride[3] != 1) return false;
+    for (int i = 0; i < 3; ++i) {
+        if (size[i] > 1 && (stride[i] <= 0 || stride[i] % 8 != 0)) return false;
+    }
+    return reinterpret_cast<uintptr_t>(t.data()) % 16 == 0;
+}
+
+Tensor contiguous_copy(const Tensor& t) {
+    Tensor copy = Tensor::empty(t.sizes(), t.dtype(), t.device_type(), t.device_index());
+    check_shim(aoti_torch_copy_(copy.get(), t.get(), 0), "aoti_torch_copy_");
+    return copy;
+}
+
+// The operand itself when the kernels can read it as it is, else a contiguous copy.
+Tensor cuda_ready(AtenTensorHandle h) {
+    Tensor t = Tensor::alias(h);
+    if (t.numel() == 0 || cuda_layout_ok(t)) return t;
+    return contiguous_copy(t);
+}
+
+// Size-1 dimensions get their dense stride (a multiple of 8 when D is), which is never read.
+fs_operand cuda_operand(const Tensor& t) {
+    std::vector<int64_t> size = t.sizes(), stride = t.strides();
+    fs_operand o;
+    o.data = t.data();
+    int64_t dense = 1;
+    for (int i = 3; i >= 0; --i) {
+        o.stride[i] = size[i] == 1 ? dense : stride[i];
+        dense *= size[i] > 0 ? size[i] : 1;
+    }
+    return o;
+}
+
+// A float32 (H) vector as a contiguous device tensor; undefined for "none".
+Tensor cuda_vector(AtenTensorHandle h) {
+    if (is_empty(h)) return Tensor();
+    Tensor t = Tensor::alias(h);
+    if (t.sizes()[0] == 1 || t.strides()[0] == 1) return t;
+    return contiguous_copy(t);
+}
+
+struct CudaPrepared {
+    Tensor q, k, v, head_bias, slopes, keep;
+    fs_attention attn{};
+};
+
+void prepare_cuda(const AttentionArgs& a, CudaPrepared& p) {
+    p.q = cuda_ready(a.q);
+    p.k = cuda_ready(a.k);
+    p.v = cuda_ready(a.v);
+    fs_attention& at = p.attn;
+    describe(a, p.q, p.k, p.keep, at);
+    at.q = cuda_operand(p.q);
+    at.k = cuda_operand(p.k);
+    at.v = cuda_operand(p.v);
+    p.head_bias = cuda_vector(a.head_bias);
+    p.slopes = cuda_vector(a.alibi_slopes);
+    at.head_bias = p.head_bias.defined() ? static_cast<const float*>(p.head_bias.data()) : nullptr;
+    at.alibi_slopes = p.slopes.defined() ? static_cast<const float*>(p.slopes.data()) : nullptr;
+}
+
+Tensor cuda_forward(const char* op, const AttentionArgs& args) {
+    int32_t device = Tensor::alias(args.q).device_index();
+    cuda_device::DeviceScope scope(op, device);
+    void* stream = cuda_device::current_stream(op, device);
+    CudaPrepared p;
+    prepare_cuda(args, p);
+    const fs_attention& a = p.attn;
+    Tensor out = Tensor::empty({a.batch, a.q_len, a.heads, a.head_dim}, p.q.dtype(),
+                               aoti_torch_device_type_cuda(), device);
+    if (out.numel() == 0) return out;
+    if (a.k_len == 0) {
+        cuda_device::zero_async(op, out.data(), byte_size(out), stream);  // a sum over no keys
+        return out;
+    }
+    char message[512] = {0};
+    check_kernel(fs_cuda_forward(&a, cuda_operand(out), stream, message, sizeof message), op,
+                 message);
+    return out;
+}
+
+Gradients cuda_backward(const char* op, AtenTensorHandle grad_out, const AttentionArgs& args,
+                        bool head_bias_grad) {
+    int32_t device = Tensor::alias(args.q).device_index();
+    const int32_t cuda = aoti_torch_device_type_cuda();
+    cuda_device::DeviceScope scope(op, device);
+    void* stream = cuda_device::current_stream(op, device);
+    CudaPrepared p;
+    prepare_cuda(args, p);
+    Tensor g = cuda_ready(grad_out);
+    const fs_attention& a = p.attn;
+    Gradients r;
+    r.dq = Tensor::empty(p.q.sizes(), p.q.dtype(), cuda, device);
+    r.dk = Tensor::empty(p.k.sizes(), p.k.dtype(), cuda, device);
+    r.dv = Tensor::empty(p.k.sizes(), p.k.dtype(), cuda, device);
+    if (head_bias_grad) r.d_head_bias = Tensor::empty({a.heads}, aoti_torch_dtype_float32(), cuda, device);
+    if (a.batch == 0 || a.q_len == 0 || a.k_len == 0 || a.head_dim == 0) {
+        for (Tensor* t : {&r.dq, &r.dk, &r.dv, &r.d_head_bias}) {
+            if (t->defined() && t->numel() > 0) cuda_device::zero_async(op, t->data(), byte_size(*t), stream);
+        }
+        return r;
+    }
+    size_t bytes = fs_cuda_backward_workspace_size(&a);
+    Tensor workspace;
+    void* scratch = nullptr;
+    if (bytes > 0) {
+        workspace = Tensor::empty({static_cast<int64_t>((bytes + 3) / 4)},
+                                  aoti_torch_dtype_float32(), cuda, device);
+        scratch = workspace.data();
+        if (reinterpret_cast<uintptr_t>(scratch) % 256 != 0) {
+            throw OpError(std::string("flash_sigmoid::") + op +
+                              ": PyTorch's allocator returned a workspace not aligned to 256 bytes",
+                          false);
+        }
+    }
+    float* d_head_bias =
+        r.d_head_bias.defined() ? static_cast<float*>(r.d_head_bias.data()) : nullptr;
+    char message[512] = {0};
+    check_kernel(fs_cuda_backward(&a, cuda_operand(g), cuda_operand(r.dq), cuda_operand(r.dk),
+                                  cuda_operand(r.dv), d_head_bias, scratch, stream, message,
+                                  sizeof message),
+                 op, message);
+    return r;
+}
+#endif  // FS_WITH_CUDA
 
 }  // namespace
 
@@ -253,6 +422,9 @@ void validate_backward(const char* op, AtenTensorHandle grad_out, const Attentio
 
 Tensor attention_forward(const char* op, const AttentionArgs& args) {
     validate(op, args, nullptr);
+#ifdef FS_WITH_CUDA
+    if (on_cuda(args.q)) return cuda_forward(op, args);
+#endif
     Prepared p;
     prepare(args, p);
     const fs_attention& a = p.attn;
@@ -268,9 +440,13 @@ Tensor attention_forward(const char* op, const AttentionArgs& args) {
     return out;
 }
 
-Gradients attention_backward(const char* op, AtenTensorHandle grad_out,
-                             const AttentionArgs& args) {
+Gradients attention_backward(const char* op, AtenTensorHandle grad_out, const AttentionArgs& args,
+                             bool head_bias_grad) {
     validate(op, args, grad_out);
+#ifdef FS_WITH_CUDA
+    if (on_cuda(args.q)) return cuda_backward(op, grad_out, args, head_bias_grad);
+#endif
+    (void)head_bias_grad;  // the CPU kernels compute it along the way
     Prepared p;
     prepare(args, p);
     const fs_attention& a = p.attn;
@@ -381,7 +557,8 @@ void boxed_backward(StableIValue* stack, uint64_t, uint64_t) {
     // grad_out leads; `in` holds it first, so q, k, v are in[1..3] and the scalars at stack[4..6].
     std::vector<Tensor> in = own(stack, {0, 1, 2, 3});
     remember_failure("backward", [&] {
-        Gradients g = attention_backward("backward", in[0].get(), unpack(stack, in, 1, false));
+        Gradients g =
+            attention_backward("backward", in[0].get(), unpack(stack, in, 1, false), false);
         stack[0] = from_tensor(std::move(g.dq));
         stack[1] = from_tensor(std::move(g.dk));
         stack[2] = from_tensor(std::move(g.dv));
@@ -392,7 +569,7 @@ void boxed_backward_extended(StableIValue* stack, uint64_t, uint64_t) {
     std::vector<Tensor> in = own(stack, {0, 1, 2, 3, 7, 8, 9});
     remember_failure("backward_extended", [&] {
         Gradients g =
-            attention_backward("backward_extended", in[0].get(), unpack(stack, in, 1, true));
+            attention_backward("backward_extended", in[0].get(), unpack(stack, in, 1, true), true);
         stack[0] = from_tensor(std::move(g.dq));
         stack[1] = from_tensor(std::move(g.dk));
         stack[2] = from_tensor(std::move(g.dv));
@@ -439,6 +616,19 @@ struct Registration {
             aoti_torch_library_impl(cpu, "forward_extended", &boxed_forward_extended) != 0 ||
             aoti_torch_library_impl(cpu, "backward_extended", &boxed_backward_extended) != 0) {
             error = "could not register the CPU kernels of flash_sigmoid";
+            return;
+        }
+        // The CUDA key too, also in a build without CUDA kernels: a call with CUDA tensors then
+        // gets validate()'s message ("this build has only the CPU kernels") rather than the
+        // dispatcher's "could not run with arguments from the 'CUDA' backend". Registering a key
+        // works in CPU-only libtorch builds as well (DJL's).
+        TorchLibraryHandle cuda = nullptr;
+        if (aoti_torch_library_init_impl("flash_sigmoid", "CUDA", __FILE__, __LINE__, &cuda) != 0 ||
+            aoti_torch_library_impl(cuda, "forward", &boxed_forward) != 0 ||
+            aoti_torch_library_impl(cuda, "backward", &boxed_backward) != 0 ||
+            aoti_torch_library_impl(cuda, "forward_extended", &boxed_forward_extended) != 0 ||
+            aoti_torch_library_impl(cuda, "backward_extended", &boxed_backward_extended) != 0) {
+            error = "could not register the CUDA kernels of flash_sigmoid";
         }
     }
 };

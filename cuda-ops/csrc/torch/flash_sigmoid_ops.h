@@ -10,7 +10,9 @@
 //       float bias, bool causal, Tensor head_bias, Tensor alibi_slopes, Tensor keep)
 //       -> (Tensor, Tensor, Tensor, Tensor)
 //
-// q (B, Tq, H, D), k and v (B, Tk, G, D), any strides; float32, float16 or bfloat16. In the
+// q (B, Tq, H, D), k and v (B, Tk, G, D), any strides; float32, float16 or bfloat16 on the CPU,
+// float16 or bfloat16 on CUDA (registered for both dispatch keys; the CUDA kernels exist when the
+// library was built with nvcc, FS_WITH_CUDA). In the
 // extended ops an empty tensor means "none": head_bias and alibi_slopes are float32 (H); keep is
 // bool or uint8 of 4 dimensions, each 1 or (B, H, Tq, Tk) respectively. backward_extended also
 // returns the gradient of head_bias, (H) float32.
@@ -45,7 +47,9 @@ void validate_forward(const char* op, const AttentionArgs& args);
 void validate_backward(const char* op, AtenTensorHandle grad_out, const AttentionArgs& args);
 
 Tensor attention_forward(const char* op, const AttentionArgs& args);
-Gradients attention_backward(const char* op, AtenTensorHandle grad_out, const AttentionArgs& args);
+// The CPU kernels always compute d_head_bias; the CUDA path only when head_bias_grad is true.
+Gradients attention_backward(const char* op, AtenTensorHandle grad_out, const AttentionArgs& args,
+                             bool head_bias_grad = true);
 
 // Empty when the ops registered, else why not.
 const std::string& registration_error();

@@ -3,7 +3,7 @@
 // libtorch_cpu.so 2.7.1 (the build links with --no-undefined against it, and
 // cuda-ops/scripts/check-abi-symbols.sh compares this list with `nm -D`) and by newer releases,
 // which keep these signatures stable. CUDA-only functions live in libtorch_cuda.so and are looked
-// up at run time instead (see cuda_stream.h).
+// up at run time instead (see cuda_device.h).
 #pragma once
 
 #include <cstdint>

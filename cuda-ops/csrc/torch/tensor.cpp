@@ -1,6 +1,6 @@
 #include "tensor.h"
 
-#include <sstream>
+#include <string>
 
 namespace flash_sigmoid {
 
@@ -88,12 +88,16 @@ void* Tensor::data() const {
     return p;
 }
 
+// Plain string building, no iostreams: a copy of this library built on the GPU machine (its
+// /opt/gcc g++ 13) crashed under that machine's torch in the one call whose message went through
+// std::ostringstream here (cause not established; copies built with g++ 12 ran it fine).
 std::string format_sizes(const std::vector<int64_t>& sizes) {
-    std::ostringstream s;
-    s << '[';
-    for (size_t i = 0; i < sizes.size(); ++i) s << (i ? ", " : "") << sizes[i];
-    s << ']';
-    return s.str();
+    std::string s = "[";
+    for (size_t i = 0; i < sizes.size(); ++i) {
+        if (i) s += ", ";
+        s += std::to_string(sizes[i]);
+    }
+    return s + "]";
 }
 
 std::string dtype_name(int32_t dtype) {

@@ -14,6 +14,10 @@ template <typename Element, int kHeadDim>
 void run_forward_generic(const FwdParams& params, cudaStream_t stream);
 template <typename Element, int kHeadDim>
 void run_backward_generic(const BwdParams& params, cudaStream_t stream);
+// dq = scale * workspace in dq's dtype: the last step of every backward. Compiled with the
+// generic instantiations, for every architecture in the build.
+template <typename Element, int kHeadDim>
+void run_dq_conversion(const BwdParams& params, cudaStream_t stream);
 
 // Hopper kernels (sm_90a: wgmma, TMA, warp specialisation): scalar bias, head_bias, causal, GQA.
 template <typename Element, int kHeadDim>
@@ -25,8 +29,22 @@ void run_backward_sm90(const BwdParams& params, cudaStream_t stream);
 // Problems the Hopper forward and backward take (the rest go to the generic kernels). TMA needs 16-byte
 // aligned bases and strides, which the API layer guarantees for every operand.
 inline bool sm90_forward_supports(const FwdParams& params) {
-    return !has_extended_features(params) && (params.head_dim == 64 || params.head_dim == 128);
+    // TMA cannot broadcast: a dimension of size > 1 needs a positive stride.
+    auto steps = [](int size, int64_t stride) { return size <= 1 || stride > 0; };
+    const FwdParams& p = params;
+    const bool strided = steps(p.q_len, p.q_row_stride) && steps(p.heads, p.q_head_stride) &&
+                         steps(p.batch, p.q_batch_stride) && steps(p.k_len, p.k_row_stride) &&
+                         steps(p.kv_heads, p.k_head_stride) && steps(p.batch, p.k_batch_stride) &&
+                         steps(p.k_len, p.v_row_stride) && steps(p.kv_heads, p.v_head_stride) &&
+                         steps(p.batch, p.v_batch_stride);
+    return strided && !has_extended_features(p) && (p.head_dim == 64 || p.head_dim == 128) &&
+           p.q_len > 0 && p.k_len > 0;  // empty problems: the generic kernels
 }
-inline bool sm90_backward_supports(const FwdParams& params) { return sm90_forward_supports(params); }
+// The backward also reads dout through TMA.
+inline bool sm90_backward_supports(const BwdParams& params) {
+    auto steps = [](int size, int64_t stride) { return size <= 1 || stride > 0; };
+    return sm90_forward_supports(params) && steps(params.q_len, params.do_row_stride) &&
+           steps(params.heads, params.do_head_stride) && steps(params.batch, params.do_batch_stride);
+}
 
 }  // namespace flash_sigmoid::cuda

@@ -1,8 +1,7 @@
 // Host side of the Hopper backward: tensor maps, the checked launch, then dq = scale * workspace
-// in dq's dtype (the generic family's conversion kernel).
+// in dq's dtype (run_dq_conversion, compiled with the generic instantiations).
 #pragma once
 
-#include "../generic/bwd_kernel.h"
 #include "bwd_kernel.h"
 #include "fwd_launch.h"
 
@@ -36,12 +35,7 @@ void launch_backward(const BwdParams& p, cudaStream_t stream) {
         kernel<<<grid, Traits::kThreads, shared, stream>>>(q, k, v, dout, p);
         check_cuda(cudaGetLastError(), "launch of backward_kernel sm90");
     }
-    const int64_t chunks = int64_t(p.batch) * p.q_len * p.heads * (kHeadDim / 8);
-    constexpr int kThreads = 256;
-    const int blocks = static_cast<int>(
-        std::min<int64_t>((chunks + kThreads - 1) / kThreads, int64_t(std::max(1, p.num_sms)) * 16));
-    generic::dq_convert_kernel<Element, kHeadDim><<<blocks, kThreads, 0, stream>>>(p);
-    check_cuda(cudaGetLastError(), "launch of dq_convert_kernel");
+    run_dq_conversion<Element, kHeadDim>(p, stream);
 }
 
 }  // namespace flash_sigmoid::cuda::sm90

@@ -38,6 +38,11 @@ inline PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
 template <typename Element>
 CUtensorMap make_map(const void* data, int head_dim, int len, int heads, int batch,
                      int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_rows) {
+    // A dimension of size 1 is never stepped over, so its stride may be anything the caller had;
+    // TMA wants multiples of 16 bytes, so such strides become the packed ones.
+    if (len == 1) row_stride = head_dim;
+    if (heads == 1) head_stride = row_stride * len;
+    if (batch == 1) batch_stride = head_stride * heads;
     CUtensorMap map;
     const cuuint64_t dims[4] = {cuuint64_t(head_dim), cuuint64_t(len), cuuint64_t(heads),
                                 cuuint64_t(batch)};

@@ -1,0 +1,6 @@
+// One explicit instantiation per translation unit, so the build compiles them in parallel.
+#include "../generic/launch_templates.h"
+
+namespace flash_sigmoid::cuda {
+template void run_forward_generic<__half, 96>(const FwdParams&, cudaStream_t);
+}  // namespace flash_sigmoid::cuda
