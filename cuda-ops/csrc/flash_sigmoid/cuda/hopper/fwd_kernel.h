@@ -36,7 +36,16 @@ struct FwdTraits {
     // ping-pong), so that one group's sigmoid runs while the other's products occupy the tensor
     // cores.
     static constexpr bool kPingPong = FS_SM90_FWD_PINGPONG;
-    static constexpr int kStages = 2;
+#ifndef FS_SM90_FWD_STAGES
+#define FS_SM90_FWD_STAGES 2
+#endif
+#ifndef FS_SM90_FWD_WARP_RELEASE
+#define FS_SM90_FWD_WARP_RELEASE 1
+#endif
+    static constexpr int kStages = FS_SM90_FWD_STAGES;
+    // Releases of K/V stages: one arrival per consumer warp (after its lanes' wgmma waits) rather
+    // than one per thread.
+    static constexpr bool kWarpRelease = FS_SM90_FWD_WARP_RELEASE;
     static constexpr int kChunks = kHeadDim / 64;  // 128-byte swizzle atoms across the head dim
     static constexpr int kThreads = 128 * (1 + kConsumerGroups);
     static constexpr int kConsumerThreads = 128 * kConsumerGroups;
@@ -148,8 +157,10 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
         for (int i = 0; i < kStages; ++i) {
             mbar_init(&sh.k_full[i], 1);
             mbar_init(&sh.v_full[i], 1);
-            mbar_init(&sh.k_empty[i], Traits::kConsumerThreads);
-            mbar_init(&sh.v_empty[i], Traits::kConsumerThreads);
+            mbar_init(&sh.k_empty[i], Traits::kWarpRelease ? Traits::kConsumerThreads / 32
+                                                           : Traits::kConsumerThreads);
+            mbar_init(&sh.v_empty[i], Traits::kWarpRelease ? Traits::kConsumerThreads / 32
+                                                           : Traits::kConsumerThreads);
         }
         fence_barrier_init();
     }
@@ -200,6 +211,13 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
 #pragma unroll
     for (int i = 0; i < kHeadDim / 2; ++i) o[i] = 0.f;
 
+    auto release = [&](uint64_t* bar) {
+        if constexpr (Traits::kWarpRelease) {
+            if (lane == 0) mbar_arrive(bar);
+        } else {
+            mbar_arrive(bar);
+        }
+    };
     // Named barrier 1 + w: "consumer group w's turn" to issue products; turns go round robin.
     constexpr int kGroups = Traits::kConsumerGroups;
     auto wait_turn = [&] {
@@ -226,7 +244,7 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
         pass_turn();
         wgmma_wait<0>();
         fence_registers(s);
-        mbar_arrive(&sh.k_empty[0]);
+        release(&sh.k_empty[0]);
         scores_to_weights<Traits>(s, scale_half, bias_half,
                                   p.causal && (n + 1) * kBlockN > first_masked, row0,
                                   n * kBlockN + col_in_tile, diagonal);
@@ -247,14 +265,14 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
             pass_turn();
             wgmma_wait<1>();
             fence_registers(s);
-            mbar_arrive(&sh.k_empty[stage]);
+            release(&sh.k_empty[stage]);
             scores_to_weights<Traits>(s, scale_half, bias_half,
                                       p.causal && (n + 1) * kBlockN > first_masked, row0,
                                       n * kBlockN + col_in_tile, diagonal);
             wgmma_wait<0>();
             fence_registers(o);
             fence_registers(pa);
-            mbar_arrive(&sh.v_empty[prev]);
+            release(&sh.v_empty[prev]);
             weights_to_operand<Element, Traits>(s, pa);
         }
         const int last = (n_blocks - 1) % kStages;
@@ -271,7 +289,7 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
         if (wg == 0) wait_turn();
         wgmma_wait<0>();
         fence_registers(o);
-        mbar_arrive(&sh.v_empty[last]);
+        release(&sh.v_empty[last]);
     }
 
     // Epilogue: each thread holds pairs of adjacent columns of two rows.
