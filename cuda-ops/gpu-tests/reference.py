@@ -106,8 +106,17 @@ def cpu_checks(cases=12, seed=None):
         r = reference_grads(q, k, v, grad, scale, bias, causal, hb, slopes, keep)
         dq, dk, dv, dhb = torch.ops.flash_sigmoid.backward_extended(
             grad, q, k, v, scale, bias, causal, hb, slopes, keep)
+        # The plain ops too: no head bias, ALiBi or mask.
+        plain = torch.ops.flash_sigmoid.forward(q, k, v, scale, bias, causal)
+        p = reference_grads(q, k, v, grad, scale, bias, causal)
+        pdq, pdk, pdv = torch.ops.flash_sigmoid.backward(grad, q, k, v, scale, bias, causal)
         name = f"cpu {str(dtype)[6:]} B{b} Tq{tq} Tk{tk} H{h} G{g} D{d}{' causal' if causal else ''}"
+        magnitude = score_grad_magnitude(q, k, v, grad, scale, bias, causal, hb, slopes, keep)
+        dhb_err = (dhb.double() - r[4]).norm().item() / max(magnitude.norm().item(), 1e-300)
         err = max(rel_error(out, r[0]), rel_error(dq, r[1]), rel_error(dk, r[2]),
-                  rel_error(dv, r[3]), rel_error(dhb, r[4]))
+                  rel_error(dv, r[3]), dhb_err, rel_error(plain, p[0]), rel_error(pdq, p[1]),
+                  rel_error(pdk, p[2]), rel_error(pdv, p[3]))
+        if out.dtype != dtype or plain.dtype != dtype:
+            err = math.inf
         results.append((name, err, tol))
     return results

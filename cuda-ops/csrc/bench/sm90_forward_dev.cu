@@ -52,6 +52,29 @@ __global__ void naive_forward(FwdParams p) {
     for (int d = 0; d < p.head_dim; ++d) o[d] = acc[d];
 }
 
+// Median time of `iters` launches after `warmup` ones, with CUDA events around each.
+template <typename Launch>
+double median_ms(Launch launch, int warmup, int iters) {
+    cudaEvent_t a, z;
+    CHECK(cudaEventCreate(&a));
+    CHECK(cudaEventCreate(&z));
+    for (int i = 0; i < warmup; ++i) launch();
+    std::vector<float> times;
+    for (int i = 0; i < iters; ++i) {
+        CHECK(cudaEventRecord(a));
+        launch();
+        CHECK(cudaEventRecord(z));
+        CHECK(cudaEventSynchronize(z));
+        float t;
+        CHECK(cudaEventElapsedTime(&t, a, z));
+        times.push_back(t);
+    }
+    CHECK(cudaEventDestroy(a));
+    CHECK(cudaEventDestroy(z));
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
 // dq (B, Tq, H, D) and d_head_bias: one thread per (query row, head).
 template <typename T>
 __global__ void naive_backward_dq(BwdParams p, float* dq, float* dbias) {
@@ -194,25 +217,7 @@ int run_backward(int B, int H, int G, int Tq, int Tk, int D, bool causal, int it
         ok = bad == 0 && e_dq < bound && e_dk < bound && e_dv < bound && e_db < 1e-3;
         cudaFree(rdq); cudaFree(rdk); cudaFree(rdv); cudaFree(rdbias);
     }
-    double ms = 0;
-    if (iters > 0) {
-        std::vector<float> times;
-        cudaEvent_t a, z;
-        CHECK(cudaEventCreate(&a));
-        CHECK(cudaEventCreate(&z));
-        for (int i = 0; i < 5; ++i) launch();
-        for (int i = 0; i < iters; ++i) {
-            CHECK(cudaEventRecord(a));
-            launch();
-            CHECK(cudaEventRecord(z));
-            CHECK(cudaEventSynchronize(z));
-            float t;
-            CHECK(cudaEventElapsedTime(&t, a, z));
-            times.push_back(t);
-        }
-        std::sort(times.begin(), times.end());
-        ms = times[times.size() / 2];
-    }
+    const double ms = iters > 0 ? median_ms(launch, 5, iters) : 0.0;
     double flops = 2.5 * 4.0 * B * H * double(Tq) * Tk * D * (causal ? 0.5 : 1.0);
     std::printf("bwd %s B=%d H=%d G=%d Tq=%d Tk=%d D=%d causal=%d", p.is_bf16 ? "bf16" : "fp16", B,
                 H, G, Tq, Tk, D, int(causal));
@@ -286,25 +291,7 @@ int run(int B, int H, int G, int Tq, int Tk, int D, bool causal, int iters) {
     double rel = std::sqrt(num / std::max(den, 1e-30));
     bool ok = bad == 0 && rel < (p.is_bf16 ? 1e-2 : 3e-3);
 
-    double ms = 0;
-    if (iters > 0) {
-        std::vector<float> times;
-        cudaEvent_t a, z;
-        CHECK(cudaEventCreate(&a));
-        CHECK(cudaEventCreate(&z));
-        for (int i = 0; i < 10; ++i) launch();
-        for (int i = 0; i < iters; ++i) {
-            CHECK(cudaEventRecord(a));
-            launch();
-            CHECK(cudaEventRecord(z));
-            CHECK(cudaEventSynchronize(z));
-            float t;
-            CHECK(cudaEventElapsedTime(&t, a, z));
-            times.push_back(t);
-        }
-        std::sort(times.begin(), times.end());
-        ms = times[times.size() / 2];
-    }
+    const double ms = iters > 0 ? median_ms(launch, 10, iters) : 0.0;
     double flops = 4.0 * B * H * double(Tq) * Tk * D * (causal ? 0.5 : 1.0);
     std::printf("%s B=%d H=%d G=%d Tq=%d Tk=%d D=%d causal=%d rel_err=%.2e nonfinite=%zu %s",
                 p.is_bf16 ? "bf16" : "fp16", B, H, G, Tq, Tk, D, int(causal), rel, bad,

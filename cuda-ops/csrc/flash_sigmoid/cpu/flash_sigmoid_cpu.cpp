@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "../flash_sigmoid.h"
+#include "../status.h"
 #include "thread_pool.h"
 
 namespace fs_avx512 {
@@ -67,15 +68,7 @@ std::atomic<int>& current_isa() {
     return isa;
 }
 
-int fail(int code, char* message, size_t size, const char* format, ...) {
-    if (message && size > 0) {
-        va_list args;
-        va_start(args, format);
-        std::vsnprintf(message, size, format, args);
-        va_end(args);
-    }
-    return code;
-}
+using flash_sigmoid::fail;
 
 // The kernels index with int64 throughout; these bounds keep every product of two of them and
 // the per-thread scratch far from overflow.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../flash_sigmoid.h"
+#include "../status.h"
 #include "launch.h"
 #include "params.h"
 
@@ -21,15 +22,7 @@ namespace fsc = flash_sigmoid::cuda;
 
 namespace {
 
-int fail(int code, char* message, size_t size, const char* format, ...) {
-    if (message && size > 0) {
-        va_list args;
-        va_start(args, format);
-        std::vsnprintf(message, size, format, args);
-        va_end(args);
-    }
-    return code;
-}
+using flash_sigmoid::fail;
 
 // Head dims compiled into this library (the build defines FS_CUDA_HDIM_<d>).
 constexpr int kHeadDims[] = {
