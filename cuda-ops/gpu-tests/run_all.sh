@@ -4,7 +4,8 @@
 #   1. cuda_kernel_test            the CUDA kernels through their C ABI, no PyTorch
 #   2. test_cuda_ops.py            the ops on CUDA tensors against float64, bad inputs, streams, CPU ops
 #   3. run_sanitizers.sh           memcheck, racecheck, initcheck, synccheck over cuda_kernel_test --small
-#   4. bench_attention.py          ours vs SDPA FLASH and cuDNN, bf16 (bench.md)
+#   4. test_autograd.py            builds csrc/autograd/ against this torch; gradcheck, CUDA gradients
+#   5. bench_attention.py          ours vs SDPA FLASH and cuDNN, bf16 (bench.md, BENCHMARKS.md)
 # and prints a short summary last. Logs go to ${OUT:-/tmp/fs-gpu}. Exit status 1 if a step failed.
 #
 #   cuda-ops/gpu-tests/run_all.sh [options]
@@ -18,7 +19,7 @@
 #     --expect-dims LIST  head dims test_cuda_ops.py must find compiled (default when building: the
 #                         head dims built; with --library: none, so missing dims are skipped)
 #     --build-dir DIR     (default /tmp/fs-gpu-build)
-#     --no-bench | --no-sanitizers | --bench-only | --quick (fewer test cases)
+#     --no-bench | --no-sanitizers | --no-autograd | --bench-only | --quick (fewer test cases)
 #     --python-sanitizer  also run memcheck over a small PyTorch harness (slow: a minute or more)
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -28,7 +29,7 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 
 library="" kernel_test="" expect_dims="" archs="" dims="" jobs="$(nproc)" build_dir="/tmp/fs-gpu-build"
-bench=1 sanitizers=1 tests=1 quick="" python_sanitizer=""
+bench=1 sanitizers=1 tests=1 autograd=1 quick="" python_sanitizer=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --library) library="$2"; shift 2 ;;
@@ -40,7 +41,8 @@ while [ $# -gt 0 ]; do
     --build-dir) build_dir="$2"; shift 2 ;;
     --no-bench) bench=0; shift ;;
     --no-sanitizers) sanitizers=0; shift ;;
-    --bench-only) tests=0; sanitizers=0; bench=1; shift ;;
+    --no-autograd) autograd=0; shift ;;
+    --bench-only) tests=0; sanitizers=0; autograd=0; bench=1; shift ;;
     --quick) quick="--quick"; shift ;;
     --python-sanitizer) python_sanitizer=1; shift ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
@@ -120,6 +122,10 @@ if [ $sanitizers -eq 1 ]; then
   else
     summary+=("skip  sanitizers: no cuda_kernel_test binary")
   fi
+fi
+if [ $autograd -eq 1 ]; then
+  TAIL_LINES=14 step "test_autograd.py" "${AUTOGRAD_TIMEOUT:-600}" "$out/autograd.log" \
+    python3 "$here/test_autograd.py" "$library"
 fi
 if [ $bench -eq 1 ]; then
   TAIL_LINES=0 step "bench_attention.py" "${BENCH_TIMEOUT:-600}" "$out/bench.log" \
