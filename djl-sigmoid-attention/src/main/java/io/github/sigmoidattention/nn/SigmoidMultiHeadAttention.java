@@ -64,6 +64,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
 
     private static final Logger logger = LoggerFactory.getLogger(SigmoidMultiHeadAttention.class);
 
+    private static final String NAME = "SigmoidMultiHeadAttention";
     private static final byte VERSION = 2;
     /** The format version of DJL's ScaledDotProductAttentionBlock, which this block also reads. */
     private static final byte DJL_SOFTMAX_VERSION = 1;
@@ -620,7 +621,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
      * DJL 0.36's PyTorch JNI aborts the whole JVM when asked to create or convert a bfloat16 array
      * (its dtype table stops before bfloat16), so refuse before DJL is asked to.
      */
-    private static void requireUsableDataType(NDManager manager, DataType type, String name) {
+    static void requireUsableDataType(NDManager manager, DataType type, String name) {
         if (type == DataType.BFLOAT16 && "PyTorch".equals(manager.getEngine().getEngineName())) {
             throw new IllegalArgumentException(
                     name
@@ -669,26 +670,19 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             return;
         }
         if (loadVersion != VERSION) {
-            throw new MalformedModelException(
-                    "SigmoidMultiHeadAttention: unsupported parameter format version "
-                            + loadVersion
-                            + " (this build reads "
-                            + DJL_SOFTMAX_VERSION
-                            + " and "
-                            + VERSION
-                            + ")");
+            throw BlockFormat.unsupportedVersion(NAME, loadVersion, DJL_SOFTMAX_VERSION, VERSION);
         }
         readInputShapes(is);
         requireSame("embeddingSize", embeddingSize, is.readInt());
         requireSame("headCount", headCount, is.readInt());
         requireSame("kvHeadCount", kvHeadCount, is.readInt());
         byte norm = is.readByte();
-        requireSame("qkNorm", qkNorm.name(), enumName(QkNorm.values(), norm));
+        requireSame("qkNorm", qkNorm.name(), BlockFormat.enumValue(QkNorm.values(), norm).name());
         requireSame("layerScale", layerScaleEnabled, is.readBoolean());
         byte biasKind = is.readByte();
         float biasValue = is.readFloat();
         int biasLength = is.readInt();
-        String savedKind = enumName(SigmoidBias.Kind.values(), biasKind);
+        String savedKind = BlockFormat.enumValue(SigmoidBias.Kind.values(), biasKind).name();
         requireSame("learned bias", bias.isLearned(), SigmoidBias.Kind.LEARNED.name().equals(savedKind));
         List<String> differences = new ArrayList<>();
         if (!bias.isLearned()) {
@@ -707,26 +701,9 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
         }
     }
 
-    private static String enumName(Enum<?>[] values, byte ordinal) throws MalformedModelException {
-        if (ordinal < 0 || ordinal >= values.length) {
-            throw new MalformedModelException("Corrupt parameter file: enum ordinal " + ordinal);
-        }
-        return values[ordinal].name();
-    }
-
     private static void requireSame(String name, Object expected, Object saved)
             throws MalformedModelException {
-        if (!expected.equals(saved)) {
-            throw new MalformedModelException(
-                    "SigmoidMultiHeadAttention: parameters were saved with "
-                            + name
-                            + "="
-                            + saved
-                            + " but this block has "
-                            + name
-                            + "="
-                            + expected);
-        }
+        BlockFormat.requireSame(NAME, name, expected, saved);
     }
 
     private static void noteDifference(
@@ -752,9 +729,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
         loadMetadata(loadVersion, is);
         List<Block> children = getChildren().values();
         int count = loadVersion == DJL_SOFTMAX_VERSION ? DJL_CHILD_COUNT : children.size();
-        for (int i = 0; i < count; i++) {
-            children.get(i).loadParameters(manager, is);
-        }
+        BlockFormat.loadChildren(manager, is, children, count);
         if (loadVersion == DJL_SOFTMAX_VERSION) {
             DataType type =
                     queryProjection.getParameters().get("weight").getArray().getDataType();
