@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.NoopTranslator;
@@ -38,6 +39,8 @@ class TorchScriptTest {
         try (ZooModel<NDList, NDList> model = criteria.loadModel();
                 Predictor<NDList, NDList> predictor = model.newPredictor();
                 NDManager m = NDManager.newBaseManager()) {
+            // The scripted module is DJL's PtSymbolBlock, the block DJL runs TorchScript with.
+            assertTrue(model.getBlock() instanceof PtSymbolBlock, model.getBlock().getClass().getName());
             NDArray q = m.randomNormal(new Shape(2, 9, 4, 64));
             NDArray k = m.randomNormal(new Shape(2, 13, 2, 64));
             NDArray v = m.randomNormal(new Shape(2, 13, 2, 64));

@@ -828,10 +828,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
          * @return this builder
          */
         public Builder optBias(SigmoidBias bias) {
-            if (bias == null) {
-                throw new IllegalArgumentException("bias must not be null");
-            }
-            this.bias = bias;
+            this.bias = Arguments.requireNonNull("bias", bias);
             return this;
         }
 
@@ -854,10 +851,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
          * @return this builder
          */
         public Builder optKernel(AttentionKernel kernel) {
-            if (kernel == null) {
-                throw new IllegalArgumentException("kernel must not be null");
-            }
-            this.kernel = kernel;
+            this.kernel = Arguments.requireNonNull("kernel", kernel);
             return this;
         }
 
@@ -868,10 +862,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
          * @return this builder
          */
         public Builder optQkNorm(QkNorm qkNorm) {
-            if (qkNorm == null) {
-                throw new IllegalArgumentException("qkNorm must not be null");
-            }
-            this.qkNorm = qkNorm;
+            this.qkNorm = Arguments.requireNonNull("qkNorm", qkNorm);
             return this;
         }
 
@@ -962,14 +953,8 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
          * @return a new block
          */
         public SigmoidMultiHeadAttention build() {
-            if (embeddingSize < 1) {
-                throw new IllegalArgumentException(
-                        "embeddingSize must be set to a positive value, got " + embeddingSize);
-            }
-            if (headCount < 1) {
-                throw new IllegalArgumentException(
-                        "headCount must be set to a positive value, got " + headCount);
-            }
+            Arguments.requirePositive("embeddingSize", embeddingSize);
+            Arguments.requirePositive("headCount", headCount);
             if (embeddingSize % headCount != 0) {
                 throw new IllegalArgumentException(
                         "embeddingSize ("
@@ -1004,10 +989,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                 throw new IllegalArgumentException(
                         "ropeBase must be a finite number > 1, got " + ropeBase);
             }
-            if (!(dropoutRate >= 0 && dropoutRate <= 1)) {
-                throw new IllegalArgumentException(
-                        "attentionProbsDropoutProb must be in [0, 1], got " + dropoutRate);
-            }
+            Arguments.requireRate("attentionProbsDropoutProb", dropoutRate);
             if (kernel == AttentionKernel.FUSED && !FlashSigmoid.isAvailable()) {
                 throw new IllegalStateException(
                         "AttentionKernel.FUSED needs the FlashSigmoid native library of cuda-ops,"

@@ -245,8 +245,11 @@ final class AttentionCase {
         return block.forward(ps, inputs(manager, type), train, forwardParams()).singletonOrThrow();
     }
 
-    /** The independent double-precision output for the block's current parameters. */
-    double[][][] reference(SigmoidMultiHeadAttention block) {
+    /**
+     * The independent double-precision output for the current parameters of {@code block}: this
+     * case's sigmoid block, or a DJL softmax block whose projections have the same names.
+     */
+    double[][][] reference(ai.djl.nn.Block block) {
         NaiveSigmoidAttention.Weights w = new NaiveSigmoidAttention.Weights();
         w.wk = TestArrays.matrix(TestArrays.param(block, "keyProjection_weight"));
         w.bk = TestArrays.vector(TestArrays.param(block, "keyProjection_bias"));

@@ -14,8 +14,6 @@ import ai.djl.util.Pair;
 
 import org.junit.jupiter.api.Test;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.HashSet;
 import java.util.Random;
 import java.util.Set;
@@ -36,12 +34,7 @@ class GradientTest {
     }
 
     private static void setElement(NDArray array, int index, double value) {
-        double[] values = array.toDoubleArray();
-        values[index] = value;
-        ByteBuffer buffer =
-                ByteBuffer.allocateDirect(values.length * 8).order(ByteOrder.nativeOrder());
-        buffer.asDoubleBuffer().put(values);
-        array.set(buffer);
+        TestArrays.setElement(array, index, value);
     }
 
     private static void checkCase(AttentionCase c, Set<String> kindsSeen) {

@@ -13,26 +13,18 @@ import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 
 import org.junit.jupiter.api.Test;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 
 /** saveParameters / loadParameters, including parameters saved by DJL's softmax block. */
 class SerializationTest {
 
     private static byte[] save(ai.djl.nn.Block block) throws IOException {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (DataOutputStream os = new DataOutputStream(bytes)) {
-            block.saveParameters(os);
-        }
-        return bytes.toByteArray();
+        return TestArrays.save(block);
     }
 
     private static void load(ai.djl.nn.Block block, NDManager manager, byte[] bytes)
             throws IOException, MalformedModelException {
-        block.loadParameters(manager, new DataInputStream(new ByteArrayInputStream(bytes)));
+        TestArrays.load(block, manager, bytes);
     }
 
     @Test

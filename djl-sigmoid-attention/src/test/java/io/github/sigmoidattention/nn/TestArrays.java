@@ -11,6 +11,31 @@ final class TestArrays {
 
     private TestArrays() {}
 
+    static byte[] save(ai.djl.nn.Block block) throws java.io.IOException {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream os = new java.io.DataOutputStream(bytes)) {
+            block.saveParameters(os);
+        }
+        return bytes.toByteArray();
+    }
+
+    static void load(ai.djl.nn.Block block, NDManager manager, byte[] bytes)
+            throws java.io.IOException, ai.djl.MalformedModelException {
+        block.loadParameters(
+                manager, new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes)));
+    }
+
+    /** Sets one element of a float64 array in place (also for arrays that require gradients). */
+    static void setElement(NDArray array, int index, double value) {
+        double[] values = array.toDoubleArray();
+        values[index] = value;
+        java.nio.ByteBuffer buffer =
+                java.nio.ByteBuffer.allocateDirect(values.length * 8)
+                        .order(java.nio.ByteOrder.nativeOrder());
+        buffer.asDoubleBuffer().put(values);
+        array.set(buffer);
+    }
+
     static NDArray create(NDManager manager, double[][][] x, DataType type) {
         return manager.create(flatten(x), new Shape(x.length, x[0].length, x[0][0].length))
                 .toType(type, false);
