@@ -30,6 +30,28 @@ public final class CharCorpus {
     }
 
     /**
+     * Makes a corpus of a text; its vocabulary is the text's distinct characters.
+     *
+     * @param text the text (a vocabulary string gives a corpus with exactly that vocabulary)
+     * @return the corpus
+     */
+    public static CharCorpus fromText(String text) {
+        if (text == null || text.isEmpty()) {
+            throw new IllegalArgumentException("text: must not be empty");
+        }
+        return new CharCorpus(text);
+    }
+
+    /**
+     * Returns the vocabulary as one string of its characters, in id order.
+     *
+     * @return the characters
+     */
+    public String vocabulary() {
+        return new String(vocabulary);
+    }
+
+    /**
      * Reads a UTF-8 text from the class path.
      *
      * @param resource the resource path, such as {@link #TINY_SHAKESPEARE}

@@ -1,0 +1,197 @@
+package io.github.sigmoidattention.examples.lm;
+
+import ai.djl.MalformedModelException;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.LayerNorm;
+import ai.djl.nn.core.Embedding;
+import ai.djl.nn.transformer.PointwiseFeedForwardBlock;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A character-level causal language model: token ids (B, T) in, logits (B, T, V) out. Token and
+ * learned position embeddings, then pre-norm encoder layers (LayerNorm, causal self-attention,
+ * residual; LayerNorm, GELU feed-forward, residual), a final LayerNorm and the output projection.
+ * The attention of every layer comes from an {@link AttentionVariant}, so softmax and sigmoid
+ * variants differ in that block alone.
+ */
+public final class CharLanguageModel extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final LanguageModelConfig config;
+    private final Parameter tokenEmbedding;
+    private final Parameter positionEmbedding;
+    private final List<Layer> layers = new ArrayList<>();
+    private final LayerNorm finalNorm;
+    private final Linear output;
+
+    /** One pre-norm encoder layer. */
+    private static final class Layer {
+        LayerNorm attentionNorm;
+        Block attention;
+        LayerNorm feedForwardNorm;
+        Block feedForward;
+    }
+
+    /**
+     * Builds the model.
+     *
+     * @param config the sizes and the attention variant
+     */
+    public CharLanguageModel(LanguageModelConfig config) {
+        super(VERSION);
+        this.config = config;
+        // A plain table looked up with PyTorch's embedding op: DJL's IdEmbedding temporarily
+        // re-attaches the shared table to a scope, which breaks concurrent predictors.
+        tokenEmbedding =
+                addParameter(
+                        Parameter.builder()
+                                .setName("tokenEmbedding")
+                                .setType(Parameter.Type.WEIGHT)
+                                .optShape(new Shape(config.vocabularySize(), config.embeddingSize()))
+                                .build());
+        positionEmbedding =
+                addParameter(
+                        Parameter.builder()
+                                .setName("positionEmbedding")
+                                .setType(Parameter.Type.WEIGHT)
+                                .optShape(new Shape(config.sequenceLength(), config.embeddingSize()))
+                                .build());
+        for (int i = 0; i < config.layers(); i++) {
+            Layer layer = new Layer();
+            layer.attentionNorm = addChildBlock("attentionNorm" + i, norm());
+            layer.attention =
+                    addChildBlock(
+                            "attention" + i,
+                            config.variant()
+                                    .attention(
+                                            config.embeddingSize(),
+                                            config.headCount(),
+                                            config.sequenceLength()));
+            layer.feedForwardNorm = addChildBlock("feedForwardNorm" + i, norm());
+            layer.feedForward =
+                    addChildBlock(
+                            "feedForward" + i,
+                            new PointwiseFeedForwardBlock(
+                                    Collections.singletonList(4 * config.embeddingSize()),
+                                    config.embeddingSize(),
+                                    ai.djl.nn.Activation::gelu));
+            layers.add(layer);
+        }
+        finalNorm = addChildBlock("finalNorm", norm());
+        output = addChildBlock("output", Linear.builder().setUnits(config.vocabularySize()).build());
+    }
+
+    private static LayerNorm norm() {
+        return LayerNorm.builder().axis(2).build(); // over the embedding only (DJL's default is all)
+    }
+
+    /**
+     * Returns the sizes and the attention variant.
+     *
+     * @return the configuration
+     */
+    public LanguageModelConfig getConfig() {
+        return config;
+    }
+
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        NDArray ids = inputs.head();
+        long t = ids.getShape().get(1);
+        if (t > config.sequenceLength()) {
+            throw new IllegalArgumentException(
+                    "inputs: sequence length "
+                            + t
+                            + " exceeds the model's "
+                            + config.sequenceLength());
+        }
+        NDArray table = parameterStore.getValue(tokenEmbedding, ids.getDevice(), training);
+        NDArray x = Embedding.embedding(ids, table, SparseFormat.DENSE).head();
+        NDArray positions = parameterStore.getValue(positionEmbedding, ids.getDevice(), training);
+        x = x.add(positions.get("0:" + t));
+        NDArray mask = config.variant().needsCausalMask() ? causalMask(ids) : null;
+        for (Layer layer : layers) {
+            NDArray normed = layer.attentionNorm.forward(parameterStore, new NDList(x), training).head();
+            NDList attentionInputs = mask == null ? new NDList(normed) : new NDList(normed, mask);
+            x = x.add(layer.attention.forward(parameterStore, attentionInputs, training).head());
+            normed = layer.feedForwardNorm.forward(parameterStore, new NDList(x), training).head();
+            x = x.add(layer.feedForward.forward(parameterStore, new NDList(normed), training).head());
+        }
+        x = finalNorm.forward(parameterStore, new NDList(x), training).head();
+        return output.forward(parameterStore, new NDList(x), training);
+    }
+
+    /** DJL's attention mask for causal self-attention: (B, T, T), 1 where key j <= query i. */
+    private static NDArray causalMask(NDArray ids) {
+        long b = ids.getShape().get(0);
+        long t = ids.getShape().get(1);
+        NDManager manager = ids.getManager();
+        NDArray query = manager.arange(t).reshape(t, 1);
+        NDArray key = manager.arange(t).reshape(1, t);
+        return key.lte(query).toType(DataType.FLOAT32, false).broadcast(b, t, t);
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        Shape ids = inputShapes[0];
+        return new Shape[] {new Shape(ids.get(0), ids.get(1), config.vocabularySize())};
+    }
+
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        Shape ids = inputShapes[0];
+        Shape hidden = new Shape(ids.get(0), ids.get(1), config.embeddingSize());
+        // The embedding tables are this block's own parameters: AbstractBlock initializes them.
+        for (Layer layer : layers) {
+            layer.attentionNorm.initialize(manager, dataType, hidden);
+            layer.attention.initialize(manager, dataType, hidden);
+            layer.feedForwardNorm.initialize(manager, dataType, hidden);
+            layer.feedForward.initialize(manager, dataType, hidden);
+        }
+        finalNorm.initialize(manager, dataType, hidden);
+        output.initialize(manager, dataType, hidden);
+    }
+
+    @Override
+    protected void saveMetadata(DataOutputStream os) throws IOException {
+        super.saveMetadata(os);
+        config.write(os);
+    }
+
+    @Override
+    public void loadMetadata(byte loadVersion, DataInputStream is)
+            throws IOException, MalformedModelException {
+        if (loadVersion != VERSION) {
+            throw new MalformedModelException("Unsupported CharLanguageModel version " + loadVersion);
+        }
+        super.loadMetadata(loadVersion, is);
+        LanguageModelConfig saved = LanguageModelConfig.read(is);
+        if (!saved.equals(config)) {
+            throw new MalformedModelException(
+                    "the parameters were saved from a model with " + saved + ", this one has " + config);
+        }
+    }
+}
