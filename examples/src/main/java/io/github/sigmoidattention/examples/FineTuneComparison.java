@@ -366,7 +366,7 @@ public final class FineTuneComparison {
     static String summary(Flags flags, List<Run> runs) {
         Run baseline = runs.get(0);
         StringBuilder s = new StringBuilder();
-        s.append("## Fine-tuning, softmax vs sigmoid: ").append(flags.describe()).append('\n')
+        s.append("### Fine-tuning, softmax vs sigmoid: ").append(flags.describe()).append('\n')
                 .append('\n')
                 .append("```\nmvn -q -DskipTests package exec:exec -Dexample.args=\"")
                 .append(String.join(" ", flags.commandLine))
