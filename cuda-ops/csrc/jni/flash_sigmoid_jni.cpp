@@ -6,16 +6,15 @@
 // PtNDArrays owned by its NDManager. Every C++ failure becomes a Java exception.
 #include <jni.h>
 
-#include <cstring>
+#include <array>
 #include <string>
 #include <vector>
 
 #include "../flash_sigmoid/flash_sigmoid.h"
-#include "../torch/flash_sigmoid_ops.h"
+#include "../torch/dispatch.h"
 
 using flash_sigmoid::AttentionArgs;
 using flash_sigmoid::OpError;
-using flash_sigmoid::Tensor;
 
 namespace {
 
@@ -54,34 +53,7 @@ auto guarded(JNIEnv* env, Fn fn, decltype(fn()) on_error) -> decltype(fn()) {
 
 AtenTensorHandle as_handle(jlong h) { return reinterpret_cast<AtenTensorHandle>(h); }
 
-// Handles for a dispatcher call are all made first and handed over together, so that a failure
-// while making one leaks none.
-StableIValue give(Tensor& t) {
-    return static_cast<StableIValue>(reinterpret_cast<uintptr_t>(t.release()));
-}
-
-StableIValue pass_double(double d) {
-    StableIValue v = 0;
-    std::memcpy(&v, &d, sizeof d);
-    return v;
-}
-
-// An alias of the array, or an empty float32 CPU tensor: "none" for the extended ops.
-Tensor optional_tensor(jlong h) {
-    if (h) return Tensor::alias(reinterpret_cast<AtenTensorHandle>(h));
-    return Tensor::empty({0}, aoti_torch_dtype_float32(), aoti_torch_device_type_cpu(), 0);
-}
-
-// Calls an op by name through PyTorch's dispatcher.
-void dispatch(const char* op, StableIValue* stack) {
-    flash_sigmoid::last_error() = {};
-    if (aoti_torch_call_dispatcher(op, "", stack) != AOTI_TORCH_SUCCESS) {
-        flash_sigmoid::LastError& e = flash_sigmoid::last_error();
-        if (!e.message.empty()) throw OpError(e.message, e.invalid_argument);
-        throw OpError(std::string(op) + " failed in PyTorch's dispatcher (its log has the reason)",
-                      false);
-    }
-}
+jlong as_jlong(AtenTensorHandle h) { return reinterpret_cast<jlong>(h); }
 
 AttentionArgs args(jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolean causal,
                    jlong head_bias, jlong alibi, jlong keep) {
@@ -148,31 +120,8 @@ JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_f
     return guarded(
         env,
         [&]() -> jlong {
-            AttentionArgs a = args(q, k, v, scale, bias, causal, head_bias, alibi, keep);
-            flash_sigmoid::validate_forward("forward", a);
-            bool extended = head_bias || alibi || keep;
-            Tensor tq = Tensor::alias(a.q), tk = Tensor::alias(a.k), tv = Tensor::alias(a.v);
-            Tensor hb, al, kp;
-            if (extended) {
-                hb = optional_tensor(head_bias);
-                al = optional_tensor(alibi);
-                kp = optional_tensor(keep);
-            }
-            StableIValue stack[9];
-            stack[0] = give(tq);
-            stack[1] = give(tk);
-            stack[2] = give(tv);
-            stack[3] = pass_double(scale);
-            stack[4] = pass_double(bias);
-            stack[5] = causal == JNI_TRUE ? 1 : 0;
-            if (extended) {
-                stack[6] = give(hb);
-                stack[7] = give(al);
-                stack[8] = give(kp);
-            }
-            dispatch(extended ? "flash_sigmoid::forward_extended" : "flash_sigmoid::forward",
-                     stack);
-            return static_cast<jlong>(stack[0]);
+            return as_jlong(flash_sigmoid::dispatch_forward(
+                args(q, k, v, scale, bias, causal, head_bias, alibi, keep)));
         },
         jlong{0});
 }
@@ -183,26 +132,10 @@ JNIEXPORT jlongArray JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNat
     return guarded(
         env,
         [&]() -> jlongArray {
-            AttentionArgs a = args(q, k, v, scale, bias, causal, head_bias, alibi, keep);
-            flash_sigmoid::validate_backward("backward", as_handle(grad_out), a);
-            Tensor tg = Tensor::alias(as_handle(grad_out));
-            Tensor tq = Tensor::alias(a.q), tk = Tensor::alias(a.k), tv = Tensor::alias(a.v);
-            Tensor hb = optional_tensor(head_bias), al = optional_tensor(alibi),
-                   kp = optional_tensor(keep);
-            StableIValue stack[10];
-            stack[0] = give(tg);
-            stack[1] = give(tq);
-            stack[2] = give(tk);
-            stack[3] = give(tv);
-            stack[4] = pass_double(scale);
-            stack[5] = pass_double(bias);
-            stack[6] = causal == JNI_TRUE ? 1 : 0;
-            stack[7] = give(hb);
-            stack[8] = give(al);
-            stack[9] = give(kp);
-            dispatch("flash_sigmoid::backward_extended", stack);
+            std::array<AtenTensorHandle, 4> grads = flash_sigmoid::dispatch_backward(
+                as_handle(grad_out), args(q, k, v, scale, bias, causal, head_bias, alibi, keep));
             jlong handles[4];
-            for (int i = 0; i < 4; ++i) handles[i] = static_cast<jlong>(stack[i]);
+            for (int i = 0; i < 4; ++i) handles[i] = as_jlong(grads[i]);
             jlongArray result = env->NewLongArray(4);
             if (!result) {
                 for (jlong h : handles) aoti_torch_delete_tensor_object(as_handle(h));
@@ -219,13 +152,7 @@ JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_c
     return guarded(
         env,
         [&]() -> jlong {
-            if (!handle) throw OpError("convert: array handle is null", true);
-            Tensor src = Tensor::alias(as_handle(handle));
-            Tensor dst = Tensor::empty(src.sizes(), dtype_for_code(code), src.device_type(),
-                                       src.device_index());
-            flash_sigmoid::check_shim(aoti_torch_copy_(dst.get(), src.get(), 0),
-                                      "aoti_torch_copy_");
-            return reinterpret_cast<jlong>(dst.release());
+            return as_jlong(flash_sigmoid::converted_copy(as_handle(handle), dtype_for_code(code)));
         },
         jlong{0});
 }
@@ -238,23 +165,8 @@ Java_io_github_sigmoidattention_ops_FlashSigmoidNative_softmaxFlashAttentionCpu(
     return guarded(
         env,
         [&]() -> jlong {
-            if (!q || !k || !v) throw OpError("softmaxFlashAttentionCpu: null handle", true);
-            Tensor tq = Tensor::alias(as_handle(q)), tk = Tensor::alias(as_handle(k)),
-                   tv = Tensor::alias(as_handle(v));
-            StableIValue stack[7];
-            stack[0] = give(tq);
-            stack[1] = give(tk);
-            stack[2] = give(tv);
-            stack[3] = pass_double(0.0);         // dropout_p
-            stack[4] = causal == JNI_TRUE ? 1 : 0;
-            stack[5] = 0;                        // attn_mask: None
-            stack[6] = 0;                        // scale: None (1/sqrt(D))
-            if (aoti_torch_call_dispatcher("aten::_scaled_dot_product_flash_attention_for_cpu", "",
-                                           stack) != AOTI_TORCH_SUCCESS) {
-                throw OpError("aten::_scaled_dot_product_flash_attention_for_cpu failed", false);
-            }
-            aoti_torch_delete_tensor_object(as_handle(static_cast<jlong>(stack[1])));  // logsumexp
-            return static_cast<jlong>(stack[0]);
+            return as_jlong(flash_sigmoid::dispatch_softmax_flash_attention_cpu(
+                as_handle(q), as_handle(k), as_handle(v), causal == JNI_TRUE));
         },
         jlong{0});
 }

@@ -77,8 +77,12 @@ constexpr int64_t kMaxHeadDim = 1024;
 
 int check(const fs_attention* a, char* message, size_t size) {
     if (!a) return fail(FS_INVALID_ARGUMENT, message, size, "attention parameters are NULL");
-    if (a->dtype != FS_FLOAT32 && a->dtype != FS_FLOAT16 && a->dtype != FS_BFLOAT16) {
-        return fail(FS_INVALID_ARGUMENT, message, size, "unknown dtype code %d", a->dtype);
+    // Read as an int: a C caller may store any int in the enum, and loading a value outside its
+    // range as fs_dtype is undefined behaviour in C++ (UBSan reports it).
+    int dtype;
+    std::memcpy(&dtype, &a->dtype, sizeof dtype);
+    if (dtype != FS_FLOAT32 && dtype != FS_FLOAT16 && dtype != FS_BFLOAT16) {
+        return fail(FS_INVALID_ARGUMENT, message, size, "unknown dtype code %d", dtype);
     }
     if (!a->q.data || !a->k.data || !a->v.data) {
         return fail(FS_INVALID_ARGUMENT, message, size, "q, k or v data pointer is NULL");

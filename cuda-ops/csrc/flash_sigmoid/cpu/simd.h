@@ -81,10 +81,15 @@ struct VecF {
         __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
         return {_mm256_mul_ps(a.v, _mm256_castsi256_ps(e))};
     }
+    /* 1 / a from a 12-bit estimate and two Newton steps in the form r + r (1 - a r), whose
+     * residual the FMA computes exactly: 1 / 1 comes out as exactly 1. The form r (2 - a r) gave
+     * 0.99999994 there, so a saturated sigmoid weight was 1 - 2^-24 instead of 1 and its
+     * gradient P (1 - P) was 6e-8 instead of 0 (a visible dq with float16 inputs near 65504). */
     friend VecF reciprocal(VecF a) {
+        const __m256 one = _mm256_set1_ps(1.0f);
         __m256 r = _mm256_rcp_ps(a.v);
-        r = _mm256_mul_ps(r, _mm256_fnmadd_ps(a.v, r, _mm256_set1_ps(2.0f)));
-        return {_mm256_mul_ps(r, _mm256_fnmadd_ps(a.v, r, _mm256_set1_ps(2.0f)))};
+        r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(a.v, r, one), r);
+        return {_mm256_fmadd_ps(r, _mm256_fnmadd_ps(a.v, r, one), r)};
     }
 };
 
@@ -125,8 +130,10 @@ struct VecF {
     friend VecF vmin(VecF a, VecF b) { FS_LANEWISE(a.v[i] < b.v[i] ? a.v[i] : b.v[i]) }
     friend VecF vabs(VecF a) { FS_LANEWISE(std::fabs(a.v[i])) }
     friend VecF round_nearest(VecF a) { FS_LANEWISE(std::nearbyint(a.v[i])) }
+    // A NaN exponent (from a NaN score) must not reach the int conversion, which it would make
+    // undefined behaviour.
     friend VecF scale_by_pow2(VecF a, VecF n) {
-        FS_LANEWISE(std::ldexp(a.v[i], static_cast<int>(n.v[i])))
+        FS_LANEWISE(n.v[i] == n.v[i] ? std::ldexp(a.v[i], static_cast<int>(n.v[i])) : n.v[i])
     }
     friend VecF reciprocal(VecF a) { FS_LANEWISE(1.0f / a.v[i]) }
 #undef FS_LANEWISE
@@ -151,8 +158,11 @@ inline VecF exp_clamped(VecF y) {
 }
 
 // sigmoid(x) = 1 / (1 + e^-x), with -x clamped to [-87, 87] so that e^-x stays finite and
-// normal: the result is exact to about one ulp for |x| <= 87 and within 1.7e-38 of 0 or 1 beyond.
+// normal: the result is exact to about one ulp for |x| <= 87 and within 1.7e-38 of 0 or 1 beyond
+// (x = +Inf gives 1, x = -Inf about 1.6e-38). A NaN stays NaN: vmax and vmin return their second
+// operand when either is NaN (as the x86 instructions do), so the bound goes first; the other
+// order turned a NaN score into the weight 1.
 inline VecF sigmoid(VecF x) {
-    VecF y = vmin(vmax(VecF::zero() - x, VecF::broadcast(-87.0f)), VecF::broadcast(87.0f));
+    VecF y = vmin(VecF::broadcast(87.0f), vmax(VecF::broadcast(-87.0f), VecF::zero() - x));
     return reciprocal(VecF::broadcast(1.0f) + exp_clamped(y));
 }

@@ -16,6 +16,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Locale;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Loads libflash_sigmoid.so once per JVM, after DJL's PyTorch engine has loaded libtorch.
@@ -53,6 +54,9 @@ final class NativeLibrary {
         }
     }
 
+    /** How many times {@link #load} ran in this JVM: at most once (LoaderRaceTest checks). */
+    static final AtomicInteger LOAD_ATTEMPTS = new AtomicInteger();
+
     // Class initialisation runs once and is thread-safe: the first caller loads, the rest wait.
     private static final class Holder {
         static final Status STATUS = load();
@@ -63,6 +67,7 @@ final class NativeLibrary {
     }
 
     private static Status load() {
+        LOAD_ATTEMPTS.incrementAndGet();
         String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
         String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
         if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {

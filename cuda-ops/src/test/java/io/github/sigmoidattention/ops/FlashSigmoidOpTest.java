@@ -9,12 +9,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Random;
 
 /**
@@ -24,17 +21,9 @@ import java.util.Random;
  */
 class FlashSigmoidOpTest {
 
-    private static String defaultIsa;
-
     @BeforeAll
     static void load() {
         assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
-        defaultIsa = FlashSigmoid.getCpuIsa();
-    }
-
-    @AfterAll
-    static void restore() {
-        FlashSigmoid.setCpuIsa(defaultIsa);
     }
 
     static double tolerance(DataType type) {
@@ -220,34 +209,20 @@ class FlashSigmoidOpTest {
         }
     }
 
-    private static List<String> isas() {
-        List<String> isas = new ArrayList<>();
-        for (String isa : new String[] {"avx512", "avx2", "generic"}) {
-            if (FlashSigmoid.setCpuIsa(isa)) {
-                isas.add(isa);
-            }
-        }
-        FlashSigmoid.setCpuIsa(defaultIsa);
-        return isas;
-    }
-
     @Test
     void randomCasesMatchTheDoubleLoopInEveryDtypeAndInstructionSet() {
         long base = System.nanoTime();
-        int n = 0;
-        for (String isa : isas()) {
-            assertTrue(FlashSigmoid.setCpuIsa(isa));
-            for (DataType type : new DataType[] {DataType.FLOAT32, DataType.FLOAT16, DataType.BFLOAT16}) {
-                for (int i = 0; i < 12; i++, n++) {
-                    try (NDManager m = NDManager.newBaseManager()) {
-                        new Case(m, base + n, type).check();
-                    } catch (AssertionError e) {
-                        throw new AssertionError("[" + isa + "] " + e.getMessage(), e);
+        int[] n = {0};
+        Isas.forEach(
+                isa -> {
+                    for (DataType type : new DataType[] {DataType.FLOAT32, DataType.FLOAT16, DataType.BFLOAT16}) {
+                        for (int i = 0; i < 12; i++, n[0]++) {
+                            try (NDManager m = NDManager.newBaseManager()) {
+                                new Case(m, base + n[0], type).check();
+                            }
+                        }
                     }
-                }
-            }
-        }
-        FlashSigmoid.setCpuIsa(defaultIsa);
+                });
     }
 
     @Test
