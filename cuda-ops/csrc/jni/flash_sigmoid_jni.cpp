@@ -84,7 +84,7 @@ void dispatch(const char* op, StableIValue* stack) {
 }
 
 AttentionArgs args(jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolean causal,
-                   jlong head_bias, jlong alibi, jlong keep) {
+                   jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {
     AttentionArgs a;
     a.q = as_handle(q);
     a.k = as_handle(k);
@@ -95,6 +95,7 @@ AttentionArgs args(jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolea
     a.head_bias = as_handle(head_bias);
     a.alibi_slopes = as_handle(alibi);
     a.keep = as_handle(keep);
+    a.key_lengths = as_handle(key_lengths);
     return a;
 }
 
@@ -144,21 +145,24 @@ Java_io_github_sigmoidattention_ops_FlashSigmoidNative_setNumThreads(JNIEnv*, jc
 
 JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_forward(
     JNIEnv* env, jclass, jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolean causal,
-    jlong head_bias, jlong alibi, jlong keep) {
+    jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {
     return guarded(
         env,
         [&]() -> jlong {
-            AttentionArgs a = args(q, k, v, scale, bias, causal, head_bias, alibi, keep);
+            AttentionArgs a =
+                args(q, k, v, scale, bias, causal, head_bias, alibi, keep, key_lengths);
             flash_sigmoid::validate_forward("forward", a);
-            bool extended = head_bias || alibi || keep;
+            const bool varlen = key_lengths != 0;
+            const bool extended = varlen || head_bias || alibi || keep;
             Tensor tq = Tensor::alias(a.q), tk = Tensor::alias(a.k), tv = Tensor::alias(a.v);
-            Tensor hb, al, kp;
+            Tensor hb, al, kp, kl;
             if (extended) {
                 hb = optional_tensor(head_bias);
                 al = optional_tensor(alibi);
                 kp = optional_tensor(keep);
             }
-            StableIValue stack[9];
+            if (varlen) kl = optional_tensor(key_lengths);
+            StableIValue stack[10];
             stack[0] = give(tq);
             stack[1] = give(tk);
             stack[2] = give(tv);
@@ -170,7 +174,10 @@ JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_f
                 stack[7] = give(al);
                 stack[8] = give(kp);
             }
-            dispatch(extended ? "flash_sigmoid::forward_extended" : "flash_sigmoid::forward",
+            if (varlen) stack[9] = give(kl);
+            dispatch(varlen     ? "flash_sigmoid::forward_varlen"
+                     : extended ? "flash_sigmoid::forward_extended"
+                                : "flash_sigmoid::forward",
                      stack);
             return static_cast<jlong>(stack[0]);
         },
@@ -179,17 +186,21 @@ JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_f
 
 JNIEXPORT jlongArray JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_backward(
     JNIEnv* env, jclass, jlong grad_out, jlong q, jlong k, jlong v, jfloat scale, jfloat bias,
-    jboolean causal, jlong head_bias, jlong alibi, jlong keep) {
+    jboolean causal, jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {
     return guarded(
         env,
         [&]() -> jlongArray {
-            AttentionArgs a = args(q, k, v, scale, bias, causal, head_bias, alibi, keep);
+            AttentionArgs a =
+                args(q, k, v, scale, bias, causal, head_bias, alibi, keep, key_lengths);
+            const bool varlen = key_lengths != 0;
             flash_sigmoid::validate_backward("backward", as_handle(grad_out), a);
             Tensor tg = Tensor::alias(as_handle(grad_out));
             Tensor tq = Tensor::alias(a.q), tk = Tensor::alias(a.k), tv = Tensor::alias(a.v);
             Tensor hb = optional_tensor(head_bias), al = optional_tensor(alibi),
                    kp = optional_tensor(keep);
-            StableIValue stack[10];
+            Tensor kl;
+            if (varlen) kl = optional_tensor(key_lengths);
+            StableIValue stack[11];
             stack[0] = give(tg);
             stack[1] = give(tq);
             stack[2] = give(tk);
@@ -200,7 +211,9 @@ JNIEXPORT jlongArray JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNat
             stack[7] = give(hb);
             stack[8] = give(al);
             stack[9] = give(kp);
-            dispatch("flash_sigmoid::backward_extended", stack);
+            if (varlen) stack[10] = give(kl);
+            dispatch(varlen ? "flash_sigmoid::backward_varlen" : "flash_sigmoid::backward_extended",
+                     stack);
             jlong handles[4];
             for (int i = 0; i < 4; ++i) handles[i] = static_cast<jlong>(stack[i]);
             jlongArray result = env->NewLongArray(4);
