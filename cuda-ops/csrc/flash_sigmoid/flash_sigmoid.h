@@ -7,6 +7,11 @@
  *
  * with keys j > i + Tk - Tq masked when causal (aligned at the bottom right, as FlashAttention
  * does when Tq != Tk). A masked position contributes exactly zero. Strides are in elements.
+ *
+ * Variable-length batches: with key_lengths set, sequence b attends to keys j < key_lengths[b]
+ * only, exactly as a right-padded key-padding mask would, and the kernels never read (or spend
+ * work on) the keys and values past it. Causal alignment and ALiBi distances still use the padded
+ * Tk. The gradients of the keys and values past a sequence's length are zero.
  */
 #ifndef FLASH_SIGMOID_H_
 #define FLASH_SIGMOID_H_
@@ -39,6 +44,7 @@ typedef struct fs_attention {
     const float* alibi_slopes; /* (H), or NULL */
     const uint8_t* keep;       /* nonzero where attention is allowed, or NULL */
     int64_t keep_stride[4];    /* over (B, H, Tq, Tk); 0 broadcasts a dimension */
+    const int32_t* key_lengths; /* (B), each in [0, Tk]: keys of sequence b, or NULL for all Tk */
 } fs_attention;
 
 /* Status codes; on failure the message buffer holds the reason. */

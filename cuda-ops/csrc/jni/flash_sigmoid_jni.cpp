@@ -56,7 +56,7 @@ AtenTensorHandle as_handle(jlong h) { return reinterpret_cast<AtenTensorHandle>(
 jlong as_jlong(AtenTensorHandle h) { return reinterpret_cast<jlong>(h); }
 
 AttentionArgs args(jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolean causal,
-                   jlong head_bias, jlong alibi, jlong keep) {
+                   jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {
     AttentionArgs a;
     a.q = as_handle(q);
     a.k = as_handle(k);
@@ -67,6 +67,7 @@ AttentionArgs args(jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolea
     a.head_bias = as_handle(head_bias);
     a.alibi_slopes = as_handle(alibi);
     a.keep = as_handle(keep);
+    a.key_lengths = as_handle(key_lengths);
     return a;
 }
 
@@ -116,24 +117,24 @@ Java_io_github_sigmoidattention_ops_FlashSigmoidNative_setNumThreads(JNIEnv*, jc
 
 JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_forward(
     JNIEnv* env, jclass, jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolean causal,
-    jlong head_bias, jlong alibi, jlong keep) {
+    jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {
     return guarded(
         env,
         [&]() -> jlong {
             return as_jlong(flash_sigmoid::dispatch_forward(
-                args(q, k, v, scale, bias, causal, head_bias, alibi, keep)));
+                args(q, k, v, scale, bias, causal, head_bias, alibi, keep, key_lengths)));
         },
         jlong{0});
 }
 
 JNIEXPORT jlongArray JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_backward(
     JNIEnv* env, jclass, jlong grad_out, jlong q, jlong k, jlong v, jfloat scale, jfloat bias,
-    jboolean causal, jlong head_bias, jlong alibi, jlong keep) {
+    jboolean causal, jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {
     return guarded(
         env,
         [&]() -> jlongArray {
             std::array<AtenTensorHandle, 4> grads = flash_sigmoid::dispatch_backward(
-                as_handle(grad_out), args(q, k, v, scale, bias, causal, head_bias, alibi, keep));
+                as_handle(grad_out), args(q, k, v, scale, bias, causal, head_bias, alibi, keep, key_lengths));
             jlong handles[4];
             for (int i = 0; i < 4; ++i) handles[i] = as_jlong(grads[i]);
             jlongArray result = env->NewLongArray(4);

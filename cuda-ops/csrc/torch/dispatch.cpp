@@ -53,39 +53,49 @@ void dispatch(const char* op, StableIValue* stack) {
 
 AtenTensorHandle dispatch_forward(const AttentionArgs& a) {
     validate_forward("forward", a);
-    bool extended = a.head_bias || a.alibi_slopes || a.keep;
+    const bool varlen = a.key_lengths != nullptr;
+    const bool extended = varlen || a.head_bias || a.alibi_slopes || a.keep;
     Tensor tq = Tensor::alias(a.q), tk = Tensor::alias(a.k), tv = Tensor::alias(a.v);
-    Tensor hb, al, kp;
+    Tensor hb, al, kp, kl;
     if (extended) {
         hb = optional_tensor(a.head_bias);
         al = optional_tensor(a.alibi_slopes);
         kp = optional_tensor(a.keep);
     }
-    StableIValue stack[9];
+    if (varlen) kl = Tensor::alias(a.key_lengths);
+    StableIValue stack[10];
     push_common(stack, tq, tk, tv, a);
     if (extended) {
         stack[6] = give(hb);
         stack[7] = give(al);
         stack[8] = give(kp);
     }
-    dispatch(extended ? "flash_sigmoid::forward_extended" : "flash_sigmoid::forward", stack);
+    if (varlen) stack[9] = give(kl);
+    dispatch(varlen     ? "flash_sigmoid::forward_varlen"
+             : extended ? "flash_sigmoid::forward_extended"
+                        : "flash_sigmoid::forward",
+             stack);
     return taken(stack[0]);
 }
 
 std::array<AtenTensorHandle, 4> dispatch_backward(AtenTensorHandle grad_out,
                                                   const AttentionArgs& a) {
     validate_backward("backward", grad_out, a);
+    const bool varlen = a.key_lengths != nullptr;
     Tensor tg = Tensor::alias(grad_out);
     Tensor tq = Tensor::alias(a.q), tk = Tensor::alias(a.k), tv = Tensor::alias(a.v);
     Tensor hb = optional_tensor(a.head_bias), al = optional_tensor(a.alibi_slopes),
            kp = optional_tensor(a.keep);
-    StableIValue stack[10];
+    Tensor kl;
+    if (varlen) kl = Tensor::alias(a.key_lengths);
+    StableIValue stack[11];
     stack[0] = give(tg);
     push_common(stack + 1, tq, tk, tv, a);
     stack[7] = give(hb);
     stack[8] = give(al);
     stack[9] = give(kp);
-    dispatch("flash_sigmoid::backward_extended", stack);
+    if (varlen) stack[10] = give(kl);
+    dispatch(varlen ? "flash_sigmoid::backward_varlen" : "flash_sigmoid::backward_extended", stack);
     return {taken(stack[0]), taken(stack[1]), taken(stack[2]), taken(stack[3])};
 }
 

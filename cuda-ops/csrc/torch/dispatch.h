@@ -10,11 +10,13 @@
 
 namespace flash_sigmoid {
 
-// flash_sigmoid::forward, or forward_extended when head_bias, alibi_slopes or keep is not null.
+// flash_sigmoid::forward, forward_extended when head_bias, alibi_slopes or keep is not null, or
+// forward_varlen when key_lengths is not null.
 // Returns a new handle owned by the caller.
 AtenTensorHandle dispatch_forward(const AttentionArgs& args);
 
-// flash_sigmoid::backward_extended: new handles for dq, dk, dv and the head-bias gradient.
+// flash_sigmoid::backward_extended (backward_varlen with key_lengths): new handles for dq, dk, dv
+// and the head-bias gradient.
 std::array<AtenTensorHandle, 4> dispatch_backward(AtenTensorHandle grad_out,
                                                   const AttentionArgs& args);
 

@@ -129,6 +129,54 @@ void require_keep(const char* op, AtenTensorHandle h, const Info& q, int64_t tk)
     require_on_device_of(op, "keep", x, q);
 }
 
+// The values of k_lens as int32 on the host (copied from the device when it lives there).
+std::vector<int32_t> key_length_values(AtenTensorHandle h) {
+    Tensor t = Tensor::alias(h);
+    if (t.device_type() != aoti_torch_device_type_cpu()) {
+        Tensor host = Tensor::empty(t.sizes(), t.dtype(), aoti_torch_device_type_cpu(), 0);
+        check_shim(aoti_torch_copy_(host.get(), t.get(), 0), "aoti_torch_copy_");
+        t = std::move(host);
+    }
+    const int64_t n = t.sizes()[0], stride = t.strides()[0];
+    std::vector<int32_t> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+        int64_t value = t.dtype() == aoti_torch_dtype_int64()
+                            ? static_cast<const int64_t*>(t.data())[i * stride]
+                            : static_cast<const int32_t*>(t.data())[i * stride];
+        // Clamped so that a value past int32 still fails the range check below.
+        if (value > kMaxExtent) value = kMaxExtent;
+        if (value < -1) value = -1;
+        out[i] = static_cast<int32_t>(value);
+    }
+    return out;
+}
+
+void require_key_lengths(const char* op, AtenTensorHandle h, const Info& q, int64_t tk) {
+    if (is_empty(h)) return;
+    Info x(h);
+    if (x.sizes.size() != 1 || x.sizes[0] != q.sizes[0]) {
+        throw_invalid(prefix(op, "k_lens") + " must have shape [" + std::to_string(q.sizes[0]) +
+                      "] (one key length per sequence), got " + format_sizes(x.sizes));
+    }
+    if (x.dtype != aoti_torch_dtype_int32() && x.dtype != aoti_torch_dtype_int64()) {
+        throw_invalid(prefix(op, "k_lens") + " must be int32 or int64, got " + dtype_name(x.dtype));
+    }
+    if (x.device_type != aoti_torch_device_type_cpu() &&
+        (x.device_type != q.device_type || x.device_index != q.device_index)) {
+        throw_invalid(prefix(op, "k_lens") + " is on " + device_name(x.t) +
+                      "; it must be on the CPU or on the device of q, " + device_name(q.t));
+    }
+    std::vector<int32_t> lens = key_length_values(h);
+    for (size_t b = 0; b < lens.size(); ++b) {
+        if (lens[b] < 0 || lens[b] > tk) {
+            throw_invalid(prefix(op, "k_lens") + "[" + std::to_string(b) + "] = " +
+                          (lens[b] == kMaxExtent ? std::string(">= 2^31 - 1")
+                                                 : std::to_string(lens[b])) +
+                          " is outside [0, Tk = " + std::to_string(tk) + "]");
+        }
+    }
+}
+
 void validate(const char* op, const AttentionArgs& a, AtenTensorHandle grad_out) {
     if (!a.q) throw_invalid(prefix(op, "q") + " is missing");
     if (!a.k) throw_invalid(prefix(op, "k") + " is missing");
@@ -180,6 +228,7 @@ void validate(const char* op, const AttentionArgs& a, AtenTensorHandle grad_out)
     require_head_vector(op, "head_bias", a.head_bias, q);
     require_head_vector(op, "alibi_slopes", a.alibi_slopes, q);
     require_keep(op, a.keep, q, k.sizes[1]);
+    require_key_lengths(op, a.key_lengths, q, k.sizes[1]);
     if (grad_out) {
         Info g(grad_out);
         require_4d(op, "grad_out", g, "(B, Tq, H, D)");
@@ -214,6 +263,7 @@ std::vector<float> head_values(AtenTensorHandle h) {
 struct Prepared {
     Tensor q, k, v, keep;
     std::vector<float> head_bias, slopes;
+    std::vector<int32_t> key_lengths;
     fs_attention attn{};
 };
 
@@ -252,6 +302,10 @@ void prepare(const AttentionArgs& a, Prepared& p) {
     p.slopes = head_values(a.alibi_slopes);
     at.head_bias = p.head_bias.empty() ? nullptr : p.head_bias.data();
     at.alibi_slopes = p.slopes.empty() ? nullptr : p.slopes.data();
+    if (!is_empty(a.key_lengths)) {
+        p.key_lengths = key_length_values(a.key_lengths);
+        at.key_lengths = p.key_lengths.data();
+    }
 }
 
 void check_kernel(int status, const char* op, const char* message) {
@@ -326,8 +380,20 @@ Tensor cuda_vector(AtenTensorHandle h) {
     return contiguous_copy(t);
 }
 
+// k_lens as a contiguous int32 device tensor; undefined for "none".
+Tensor cuda_key_lengths(AtenTensorHandle h, int32_t device) {
+    if (is_empty(h)) return Tensor();
+    std::vector<int32_t> values = key_length_values(h);
+    const int64_t n = static_cast<int64_t>(values.size());
+    Tensor host = Tensor::empty({n}, aoti_torch_dtype_int32(), aoti_torch_device_type_cpu(), 0);
+    std::memcpy(host.data(), values.data(), values.size() * sizeof(int32_t));
+    Tensor dev = Tensor::empty({n}, aoti_torch_dtype_int32(), aoti_torch_device_type_cuda(), device);
+    check_shim(aoti_torch_copy_(dev.get(), host.get(), 0), "aoti_torch_copy_");
+    return dev;
+}
+
 struct CudaPrepared {
-    Tensor q, k, v, head_bias, slopes, keep;
+    Tensor q, k, v, head_bias, slopes, keep, key_lengths;
     fs_attention attn{};
 };
 
@@ -344,6 +410,9 @@ void prepare_cuda(const AttentionArgs& a, CudaPrepared& p) {
     p.slopes = cuda_vector(a.alibi_slopes);
     at.head_bias = p.head_bias.defined() ? static_cast<const float*>(p.head_bias.data()) : nullptr;
     at.alibi_slopes = p.slopes.defined() ? static_cast<const float*>(p.slopes.data()) : nullptr;
+    p.key_lengths = cuda_key_lengths(a.key_lengths, p.q.device_index());
+    at.key_lengths =
+        p.key_lengths.defined() ? static_cast<const int32_t*>(p.key_lengths.data()) : nullptr;
 }
 
 Tensor cuda_forward(const char* op, const AttentionArgs& args) {
@@ -520,9 +589,9 @@ void remember_failure(const char* op, Fn fn) {
 }
 
 // The arguments of every op: q, k, v at `first`, then scale, bias, causal, then for the extended
-// ops head_bias, alibi_slopes and keep. `in` holds the owned tensors in stack order.
+// ops head_bias, alibi_slopes and keep, and for the varlen ops k_lens. `in` holds the owned tensors in stack order.
 AttentionArgs unpack(const StableIValue* stack, const std::vector<Tensor>& in, int first,
-                     bool extended) {
+                     bool extended, bool varlen = false) {
     AttentionArgs a;
     a.q = in[first].get();
     a.k = in[first + 1].get();
@@ -535,6 +604,7 @@ AttentionArgs unpack(const StableIValue* stack, const std::vector<Tensor>& in, i
         a.alibi_slopes = in[first + 4].get();
         a.keep = in[first + 5].get();
     }
+    if (varlen) a.key_lengths = in[first + 6].get();
     return a;
 }
 
@@ -577,6 +647,26 @@ void boxed_backward_extended(StableIValue* stack, uint64_t, uint64_t) {
     });
 }
 
+void boxed_forward_varlen(StableIValue* stack, uint64_t, uint64_t) {
+    std::vector<Tensor> in = own(stack, {0, 1, 2, 6, 7, 8, 9});
+    remember_failure("forward_varlen", [&] {
+        stack[0] = from_tensor(
+            attention_forward("forward_varlen", unpack(stack, in, 0, true, true)));
+    });
+}
+
+void boxed_backward_varlen(StableIValue* stack, uint64_t, uint64_t) {
+    std::vector<Tensor> in = own(stack, {0, 1, 2, 3, 7, 8, 9, 10});
+    remember_failure("backward_varlen", [&] {
+        Gradients g = attention_backward("backward_varlen", in[0].get(),
+                                         unpack(stack, in, 1, true, true), true);
+        stack[0] = from_tensor(std::move(g.dq));
+        stack[1] = from_tensor(std::move(g.dk));
+        stack[2] = from_tensor(std::move(g.dv));
+        stack[3] = from_tensor(std::move(g.d_head_bias));
+    });
+}
+
 std::string& registration_error_storage() {
     static std::string error;
     return error;
@@ -602,6 +692,11 @@ struct Registration {
             "backward_extended(Tensor grad_out, Tensor q, Tensor k, Tensor v, float scale, "
             "float bias, bool causal, Tensor head_bias, Tensor alibi_slopes, Tensor keep) -> "
             "(Tensor, Tensor, Tensor, Tensor)",
+            "forward_varlen(Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal, "
+            "Tensor head_bias, Tensor alibi_slopes, Tensor keep, Tensor k_lens) -> Tensor",
+            "backward_varlen(Tensor grad_out, Tensor q, Tensor k, Tensor v, float scale, "
+            "float bias, bool causal, Tensor head_bias, Tensor alibi_slopes, Tensor keep, "
+            "Tensor k_lens) -> (Tensor, Tensor, Tensor, Tensor)",
         };
         for (const char* schema : schemas) {
             if (aoti_torch_library_def(def, schema) != 0) {
@@ -614,7 +709,9 @@ struct Registration {
             aoti_torch_library_impl(cpu, "forward", &boxed_forward) != 0 ||
             aoti_torch_library_impl(cpu, "backward", &boxed_backward) != 0 ||
             aoti_torch_library_impl(cpu, "forward_extended", &boxed_forward_extended) != 0 ||
-            aoti_torch_library_impl(cpu, "backward_extended", &boxed_backward_extended) != 0) {
+            aoti_torch_library_impl(cpu, "backward_extended", &boxed_backward_extended) != 0 ||
+            aoti_torch_library_impl(cpu, "forward_varlen", &boxed_forward_varlen) != 0 ||
+            aoti_torch_library_impl(cpu, "backward_varlen", &boxed_backward_varlen) != 0) {
             error = "could not register the CPU kernels of flash_sigmoid";
             return;
         }
@@ -627,7 +724,9 @@ struct Registration {
             aoti_torch_library_impl(cuda, "forward", &boxed_forward) != 0 ||
             aoti_torch_library_impl(cuda, "backward", &boxed_backward) != 0 ||
             aoti_torch_library_impl(cuda, "forward_extended", &boxed_forward_extended) != 0 ||
-            aoti_torch_library_impl(cuda, "backward_extended", &boxed_backward_extended) != 0) {
+            aoti_torch_library_impl(cuda, "backward_extended", &boxed_backward_extended) != 0 ||
+            aoti_torch_library_impl(cuda, "forward_varlen", &boxed_forward_varlen) != 0 ||
+            aoti_torch_library_impl(cuda, "backward_varlen", &boxed_backward_varlen) != 0) {
             error = "could not register the CUDA kernels of flash_sigmoid";
         }
     }

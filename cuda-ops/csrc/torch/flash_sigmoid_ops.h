@@ -9,13 +9,20 @@
 //   flash_sigmoid::backward_extended(Tensor grad_out, Tensor q, Tensor k, Tensor v, float scale,
 //       float bias, bool causal, Tensor head_bias, Tensor alibi_slopes, Tensor keep)
 //       -> (Tensor, Tensor, Tensor, Tensor)
+//   flash_sigmoid::forward_varlen(Tensor q, Tensor k, Tensor v, float scale, float bias,
+//       bool causal, Tensor head_bias, Tensor alibi_slopes, Tensor keep, Tensor k_lens) -> Tensor
+//   flash_sigmoid::backward_varlen(Tensor grad_out, Tensor q, Tensor k, Tensor v, float scale,
+//       float bias, bool causal, Tensor head_bias, Tensor alibi_slopes, Tensor keep,
+//       Tensor k_lens) -> (Tensor, Tensor, Tensor, Tensor)
 //
 // q (B, Tq, H, D), k and v (B, Tk, G, D), any strides; float32, float16 or bfloat16 on the CPU,
 // float16 or bfloat16 on CUDA (registered for both dispatch keys; the CUDA kernels exist when the
 // library was built with nvcc, FS_WITH_CUDA). In the
 // extended ops an empty tensor means "none": head_bias and alibi_slopes are float32 (H); keep is
 // bool or uint8 of 4 dimensions, each 1 or (B, H, Tq, Tk) respectively. backward_extended also
-// returns the gradient of head_bias, (H) float32.
+// returns the gradient of head_bias, (H) float32. The varlen ops add k_lens, int32 or int64 (B)
+// on the CPU or the device of q, each in [0, Tk]: sequence b attends to its first k_lens[b] keys
+// only (a right-padded batch), and no work is spent on the rest; empty means every key.
 #pragma once
 
 #include <string>
@@ -35,6 +42,7 @@ struct AttentionArgs {
     AtenTensorHandle head_bias = nullptr;
     AtenTensorHandle alibi_slopes = nullptr;
     AtenTensorHandle keep = nullptr;
+    AtenTensorHandle key_lengths = nullptr;
 };
 
 struct Gradients {

@@ -49,7 +49,8 @@ void backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_operand 
         const int64_t b = item / (chunks * H);
         const int64_t g = h / group;
         const int64_t c0 = c * chunk_len;
-        const int64_t c1 = std::min(Tk, c0 + chunk_len);
+        // Varlen: keys past the sequence's length keep their zero gradients.
+        const int64_t c1 = std::min(key_length(a, b), c0 + chunk_len);
         if (c0 >= c1) return;
         const int64_t kc = c1 - c0;
         // The first query that sees key c0.
@@ -86,7 +87,7 @@ void backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_operand 
 
         for (int64_t i0 = q_first / kQueryBlock * kQueryBlock; i0 < Tq; i0 += kQueryBlock) {
             const int64_t rows = std::min(kQueryBlock, Tq - i0);
-            const int64_t j_end = std::min(c1, visible_key_end(a, i0, rows));
+            const int64_t j_end = std::min(c1, visible_key_end(a, b, i0, rows));
             if (j_end <= c0) continue;
             pack_transposed(dtype, a->q, b, i0, h, rows, d, a->scale, qt, brp, staging);
             pack_rows(dtype, a->q, b, i0, h, rows, d, qrow, dp);

@@ -104,6 +104,16 @@ int check(const fs_attention* a, char* message, size_t size) {
         return fail(FS_INVALID_ARGUMENT, message, size, "head_dim = %lld exceeds %lld",
                     static_cast<long long>(a->head_dim), static_cast<long long>(kMaxHeadDim));
     }
+    if (a->key_lengths) {
+        for (int64_t b = 0; b < a->batch; ++b) {
+            if (a->key_lengths[b] < 0 || a->key_lengths[b] > a->k_len) {
+                return fail(FS_INVALID_ARGUMENT, message, size,
+                            "key_lengths[%lld] = %lld is outside [0, k_len = %lld]",
+                            static_cast<long long>(b), static_cast<long long>(a->key_lengths[b]),
+                            static_cast<long long>(a->k_len));
+            }
+        }
+    }
     return FS_OK;
 }
 

@@ -2,20 +2,41 @@
 // its queries transposed, walks the visible key tiles, and accumulates O += sigmoid(S) V per block
 // without ever holding more than one (128 x 64) score tile. No row maximum and no rescaling:
 // sigmoid weights are final the moment they are computed.
+//
+// Split-KV (flash-decoding): with few queries (decoding, speculative decoding) and long keys
+// there are too few work items to fill the threads, so each item's key range is split into
+// chunks whose partial outputs are summed afterwards. For sigmoid attention the partial outputs
+// of disjoint key ranges add up as they are: no log-sum-exp to merge.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 
+#include <vector>
+
 #include "thread_pool.h"
 #include "tiles.h"
+
+// Queries up to which the forward splits the key range across threads.
+constexpr int64_t kSplitKvMaxQueries = 16;
+// Keys of the smallest split: below this the partial outputs cost more than the split gains.
+constexpr int64_t kSplitKvMinKeys = 2 * kKeyTile;
+
+// How many key ranges each of `items` work items is split into: 1 unless the queries are few
+// and the items too few to give every thread two of them.
+inline int64_t key_splits(const fs_attention* a, int64_t items, int threads) {
+    if (a->q_len > kSplitKvMaxQueries || items >= 2 * threads) return 1;
+    const int64_t wanted = (2 * threads + items - 1) / items;
+    return std::max<int64_t>(1, std::min(wanted, a->k_len / kSplitKvMinKeys));
+}
 
 template <int kScoreRows, int kScoreVecs, int kOutRows, int kOutVecs>
 void forward(const fs_attention* a, fs_operand out) {
     constexpr int W = VecF::kWidth;
     const int64_t d = a->head_dim;
     const int64_t dp = round_up(d, W);
-    const int64_t brp = round_up(kQueryBlock, W);
+    // Columns of the score tile: a query block, or fewer when there are fewer queries (decode).
+    const int64_t brp = round_up(std::min(kQueryBlock, a->q_len), W);
     const int64_t group = a->heads / a->kv_heads;
     const int64_t blocks = (a->q_len + kQueryBlock - 1) / kQueryBlock;
     // Float32 rows with unit stride are read in place; everything else is packed per tile.
@@ -27,9 +48,17 @@ void forward(const fs_attention* a, fs_operand out) {
     // A work item is a group of query blocks: each key and value tile, once in cache, serves
     // them all, which cuts the traffic of K and V per flop by the group size at long lengths.
     const int64_t groups = (blocks + kQueryBlocksPerItem - 1) / kQueryBlocksPerItem;
+    const int64_t items = a->batch * a->heads * groups;
+    flash_sigmoid::ThreadPool& pool = flash_sigmoid::ThreadPool::instance();
+    // With splits > 1 there is one block of q_len <= kSplitKvMaxQueries rows per item; split s
+    // covers keys [s * split_len, (s + 1) * split_len) and writes its rows to `partial`.
+    const int64_t splits = key_splits(a, items, pool.threads());
+    const int64_t split_len = round_up((a->k_len + splits - 1) / splits, kKeyTile);
+    std::vector<float> partial(splits > 1 ? static_cast<size_t>(items * splits * a->q_len * dp) : 0);
 
-    flash_sigmoid::ThreadPool::instance().parallel_for(
-        a->batch * a->heads * groups, [&](int64_t item, int) {
+    pool.parallel_for(items * splits, [&](int64_t work, int) {
+            const int64_t split = work % splits;
+            const int64_t item = work / splits;
             const int64_t qg = item % groups;
             const int64_t h = (item / groups) % a->heads;
             const int64_t b = item / (groups * a->heads);
@@ -53,10 +82,12 @@ void forward(const fs_attention* a, fs_operand out) {
                 pack_transposed(a->dtype, a->q, b, i0, h, rows, d, a->scale, qts + blk * d * brp,
                                 brp, staging);
                 std::fill(accs + blk * kQueryBlock * dp, accs + (blk + 1) * kQueryBlock * dp, 0.0f);
-                key_end = std::max(key_end, visible_key_end(a, i0, rows));
+                key_end = std::max(key_end, visible_key_end(a, b, i0, rows));
             }
+            const int64_t key_begin = split * split_len;
+            if (splits > 1) key_end = std::min(key_end, key_begin + split_len);
 
-            for (int64_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
+            for (int64_t j0 = key_begin; j0 < key_end; j0 += kKeyTile) {
                 const int64_t tile_keys = std::min(kKeyTile, key_end - j0);
                 const float* k_rows;
                 int64_t k_rs;
@@ -86,7 +117,8 @@ void forward(const fs_attention* a, fs_operand out) {
                     const int64_t i0 = (first_block + blk) * kQueryBlock;
                     const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
                     // Causal: this block sees keys [0, visible), maybe only part of the tile.
-                    const int64_t keys = std::min(tile_keys, visible_key_end(a, i0, rows) - j0);
+                    const int64_t keys =
+                        std::min(tile_keys, visible_key_end(a, b, i0, rows) - j0);
                     if (keys <= 0) continue;
                     // S^T (keys x queries) = K Q^T, scale folded into Q^T.
                     gemm<kScoreRows, kScoreVecs>(keys, brp, d, k_rows, k_rs, 1, qts + blk * d * brp,
@@ -96,6 +128,10 @@ void forward(const fs_attention* a, fs_operand out) {
                     gemm<kOutRows, kOutVecs>(rows, dp, keys, st, 1, brp, v_rows, v_ld,
                                              accs + blk * kQueryBlock * dp, dp, true);
                 }
+            }
+            if (splits > 1) {
+                std::copy(accs, accs + a->q_len * dp, partial.data() + work * a->q_len * dp);
+                return;
             }
             for (int64_t blk = 0; blk < n_blocks; ++blk) {
                 const int64_t i0 = (first_block + blk) * kQueryBlock;
@@ -107,4 +143,19 @@ void forward(const fs_attention* a, fs_operand out) {
                 }
             }
         });
+    if (splits == 1) return;
+    // The sum of the splits' partial outputs, one (batch, head) per item.
+    pool.parallel_for(items, [&](int64_t item, int) {
+        const int64_t h = item % a->heads;
+        const int64_t b = item / a->heads;
+        float* sum = thread_scratch().get(5, dp);
+        for (int64_t r = 0; r < a->q_len; ++r) {
+            std::fill(sum, sum + dp, 0.0f);
+            for (int64_t split = 0; split < splits; ++split) {
+                const float* part = partial.data() + ((item * splits + split) * a->q_len + r) * dp;
+                for (int64_t e = 0; e < dp; ++e) sum[e] += part[e];
+            }
+            store_row(a->dtype, out.data, offset4(out, b, r, h), out.stride[3], d, sum);
+        }
+    });
 }

@@ -144,8 +144,14 @@ inline void scores_to_weights(const HeadContext& c, int64_t j0, int64_t key_rows
     }
 }
 
-// The range of keys [0, end) that any query of [i0, i0 + rows) may see.
-inline int64_t visible_key_end(const fs_attention* a, int64_t i0, int64_t rows) {
-    if (!a->causal) return a->k_len;
-    return std::min(a->k_len, std::max<int64_t>(i0 + rows + a->k_len - a->q_len, 0));
+// The keys of sequence b: its key length in a variable-length batch, else all Tk.
+inline int64_t key_length(const fs_attention* a, int64_t b) {
+    return a->key_lengths ? a->key_lengths[b] : a->k_len;
+}
+
+// The range of keys [0, end) that any query of [i0, i0 + rows) of sequence b may see.
+inline int64_t visible_key_end(const fs_attention* a, int64_t b, int64_t i0, int64_t rows) {
+    const int64_t end = key_length(a, b);
+    if (!a->causal) return end;
+    return std::min(end, std::max<int64_t>(i0 + rows + a->k_len - a->q_len, 0));
 }

@@ -201,6 +201,7 @@ void fill_fwd(const fs_attention* a, const fs_operand& out, const DeviceInfo& in
     p->alibi_slopes = a->alibi_slopes;
     p->keep = a->keep;
     for (int i = 0; i < 4; ++i) p->keep_stride[i] = a->keep ? a->keep_stride[i] : 0;
+    p->key_lengths = a->key_lengths;
     p->is_bf16 = a->dtype == FS_BFLOAT16;
     p->num_sms = info.num_sms;
 }

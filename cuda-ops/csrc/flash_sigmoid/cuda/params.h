@@ -25,6 +25,7 @@ struct FwdParams {
     const float* alibi_slopes; // (H) or nullptr
     const uint8_t* keep;       // nonzero = attend, or nullptr
     int64_t keep_stride[4];    // over (B, H, Tq, Tk), 0 broadcasts
+    const int32_t* key_lengths; // (B): sequence b attends to keys [0, key_lengths[b]), or nullptr
     bool is_bf16;
     int num_sms;               // of the current device
 };
@@ -42,9 +43,10 @@ struct BwdParams : FwdParams {
     float* workspace;    // fs_cuda_backward_workspace_size bytes
 };
 
-// True when the problem uses a feature beyond the scalar bias and causal mask.
+// True when the problem uses a feature beyond the scalar bias and causal mask (the Hopper
+// kernels then hand it to the generic ones).
 inline bool has_extended_features(const FwdParams& p) {
-    return p.alibi_slopes != nullptr || p.keep != nullptr;
+    return p.alibi_slopes != nullptr || p.keep != nullptr || p.key_lengths != nullptr;
 }
 
 }  // namespace flash_sigmoid::cuda

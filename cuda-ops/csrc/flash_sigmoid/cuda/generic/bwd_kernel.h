@@ -100,14 +100,17 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) bwd_kernel(const __grid_cons
                   kvh * p.k_head_stride;
     const T* vg = static_cast<const T*>(p.v) + b * p.v_batch_stride + n0 * p.v_row_stride +
                   kvh * p.v_head_stride;
-    load_tile_async<BN, D, S, NTH>(sK, kg, p.k_row_stride, p.k_len - n0, tid);
-    load_tile_async<BN, D, S, NTH>(sV, vg, p.v_row_stride, p.k_len - n0, tid);
+    // Varlen: keys past this sequence's length load as zero rows (so they add nothing to dQ,
+    // dS or d_head_bias) and their dK, dV are written as zeros; tiles wholly past it do no work.
+    const int k_len_b = p.key_lengths ? min(max(p.key_lengths[b], 0), p.k_len) : p.k_len;
+    load_tile_async<BN, D, S, NTH>(sK, kg, p.k_row_stride, k_len_b - n0, tid);
+    load_tile_async<BN, D, S, NTH>(sV, vg, p.v_row_stride, k_len_b - n0, tid);
 
     // Causal: query i sees key n0 iff i >= n0 - diag; earlier query blocks are skipped.
     const int64_t first_q = static_cast<int64_t>(n0) - diag;
     const int m_begin = p.causal && first_q > 0 ? static_cast<int>(first_q / BM) : 0;
     const int n_m = max(0, ceil_div(p.q_len, BM) - m_begin);
-    const int total = p.group * n_m;
+    const int total = n0 < k_len_b ? p.group * n_m : 0;
 
     auto load_q_do = [&](int it, int stage) {
         const int hh = it / n_m;
@@ -297,11 +300,21 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) bwd_kernel(const __grid_cons
         }
     }
 
-    // Stage dK (scaled) and dV through the K and V tiles for 16-byte stores.
+    // Stage dK (scaled) and dV through the K and V tiles for 16-byte stores (after every copy
+    // into them has landed: with no query block, the K and V loads were never waited for).
+    cp_async_wait<0>();
     __syncthreads();
     acc_to_smem<T, DPT>(sK, S, key_row, dcol0, acc_dk, p.scale, lane);
     acc_to_smem<T, DPT>(sV, S, key_row, dcol0, acc_dv, 1.0f, lane);
     __syncthreads();
+    if (k_len_b - n0 < BN) {
+        // dV = P^T dO is not zero for the zero-filled keys past the sequence: clear those rows.
+        const int first = max(k_len_b - n0, 0);
+        for (int idx = tid; idx < (BN - first) * D; idx += NTH) {
+            sV[(first + idx / D) * S + idx % D] = T(0.0f);
+        }
+        __syncthreads();
+    }
     T* dkg = static_cast<T*>(p.dk) + b * p.dk_batch_stride + n0 * p.dk_row_stride +
              kvh * p.dk_head_stride;
     T* dvg = static_cast<T*>(p.dv) + b * p.dv_batch_stride + n0 * p.dv_row_stride +

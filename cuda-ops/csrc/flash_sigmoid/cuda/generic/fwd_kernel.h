@@ -94,7 +94,10 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
     T* og = static_cast<T*>(p.o) + b * p.o_batch_stride + m0 * p.o_row_stride +
             h * p.o_head_stride;
 
-    int n_blocks = ceil_div(p.k_len, BN);
+    // Varlen: keys past this sequence's length are neither loaded nor visited (zero-filled in the
+    // last tile, so their products with V vanish); positions still count from the padded Tk.
+    const int k_len_b = p.key_lengths ? min(max(p.key_lengths[b], 0), p.k_len) : p.k_len;
+    int n_blocks = ceil_div(k_len_b, BN);
     if (p.causal) {
         // Last key visible to the block's last valid row; blocks past it are skipped entirely.
         int64_t last = static_cast<int64_t>(min(m0 + BM, p.q_len)) - 1 + diag;
@@ -111,8 +114,8 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
 
     if (n_blocks > 0) {
         load_tile_async<BM, D, S, NTH>(sQ, qg, p.q_row_stride, p.q_len - m0, tid);
-        load_tile_async<BN, D, S, NTH>(sK, kg, p.k_row_stride, p.k_len, tid);
-        load_tile_async<BN, D, S, NTH>(sV, vg, p.v_row_stride, p.k_len, tid);
+        load_tile_async<BN, D, S, NTH>(sK, kg, p.k_row_stride, k_len_b, tid);
+        load_tile_async<BN, D, S, NTH>(sV, vg, p.v_row_stride, k_len_b, tid);
         cp_async_commit();
 
         // 0.5 folded in: sigmoid(x) = 0.5 tanh(x / 2) + 0.5.
@@ -129,7 +132,7 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
             const int stage = nb & 1;
             if (nb + 1 < n_blocks) {
                 const int64_t next = static_cast<int64_t>(nb + 1) * BN;
-                const int rows = p.k_len - (nb + 1) * BN;
+                const int rows = k_len_b - (nb + 1) * BN;
                 load_tile_async<BN, D, S, NTH>(sK + (stage ^ 1) * Tr::kSmemKV,
                                                kg + next * p.k_row_stride, p.k_row_stride, rows,
                                                tid);

@@ -16,10 +16,12 @@ import java.nio.file.Path;
  * <p>Layouts are FlashAttention's: q of shape (B, Tq, H, D), k and v of shape (B, Tk, G, D) with H
  * a multiple of G (query head h reads key/value head h / (H / G)). Inputs may have any strides;
  * float32, float16 and bfloat16 are computed in float32 and returned in the input's type. With
- * {@code causal}, key j is hidden from query i when j &gt; i + Tk - Tq. Results belong to the
+ * {@code causal}, key j is hidden from query i when j &gt; i + Tk - Tq. Variable-length
+ * (right-padded) batches pass {@code keyLengths}: sequence b then attends to its first
+ * keyLengths[b] keys only, and no work is spent on the padding. Results belong to the
  * NDManager of {@code q}. Calls go through PyTorch's dispatcher to the registered ops {@code
- * flash_sigmoid::forward}, {@code flash_sigmoid::forward_extended} and {@code
- * flash_sigmoid::backward_extended}, so the same kernels serve TorchScript models.
+ * flash_sigmoid::forward}, {@code forward_extended}, {@code forward_varlen}, {@code
+ * backward_extended} and {@code backward_varlen}, so the same kernels serve TorchScript models.
  *
  * <p>Bad arguments throw {@link IllegalArgumentException} naming the argument and the values seen;
  * other native failures throw {@link ai.djl.engine.EngineException}. The op has no autograd: use
@@ -96,6 +98,38 @@ public final class FlashSigmoid {
             NDArray headBias,
             NDArray alibiSlopes,
             NDArray keep) {
+        return forward(q, k, v, scale, bias, causal, headBias, alibiSlopes, keep, null);
+    }
+
+    /**
+     * Computes sigmoid attention over a variable-length batch: sequence b attends to keys [0,
+     * keyLengths[b]) only, as a right-padded key-padding mask would, and the kernels skip the
+     * keys past it. Causal alignment and ALiBi distances count from the padded Tk.
+     *
+     * @param q queries (B, Tq, H, D)
+     * @param k keys (B, Tk, G, D)
+     * @param v values (B, Tk, G, D)
+     * @param scale the factor of q·k
+     * @param bias added to every score
+     * @param causal whether key j is hidden from query i when j &gt; i + Tk - Tq
+     * @param headBias float32 (H) added per head, or null
+     * @param alibiSlopes float32 (H), or null
+     * @param keep bool or uint8 of 4 dimensions, each 1 or (B, H, Tq, Tk), or null
+     * @param keyLengths int32 or int64 (B), each in [0, Tk], on the CPU or the device of q; null
+     *     for every key
+     * @return the output (B, Tq, H, D) in the type of q
+     */
+    public static NDArray forward(
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            float scale,
+            float bias,
+            boolean causal,
+            NDArray headBias,
+            NDArray alibiSlopes,
+            NDArray keep,
+            NDArray keyLengths) {
         requireAvailable();
         long handle =
                 FlashSigmoidNative.forward(
@@ -107,7 +141,8 @@ public final class FlashSigmoid {
                         causal,
                         optionalHandle(headBias, "headBias"),
                         optionalHandle(alibiSlopes, "alibiSlopes"),
-                        optionalHandle(keep, "keep"));
+                        optionalHandle(keep, "keep"),
+                        optionalHandle(keyLengths, "keyLengths"));
         return wrap(q, handle);
     }
 
@@ -139,6 +174,39 @@ public final class FlashSigmoid {
             NDArray headBias,
             NDArray alibiSlopes,
             NDArray keep) {
+        return backward(gradOut, q, k, v, scale, bias, causal, headBias, alibiSlopes, keep, null);
+    }
+
+    /**
+     * Computes the gradients of sigmoid attention over a variable-length batch (see {@link
+     * #forward(NDArray, NDArray, NDArray, float, float, boolean, NDArray, NDArray, NDArray,
+     * NDArray)}); the gradients of keys and values past a sequence's length are zero.
+     *
+     * @param gradOut the gradient of the output (B, Tq, H, D)
+     * @param q queries (B, Tq, H, D)
+     * @param k keys (B, Tk, G, D)
+     * @param v values (B, Tk, G, D)
+     * @param scale the factor of q·k
+     * @param bias added to every score
+     * @param causal whether key j is hidden from query i when j &gt; i + Tk - Tq
+     * @param headBias float32 (H), or null
+     * @param alibiSlopes float32 (H), or null
+     * @param keep the mask, or null
+     * @param keyLengths int32 or int64 (B), each in [0, Tk]; null for every key
+     * @return dq, dk, dv and the float32 (H) gradient of the per-head bias
+     */
+    public static NDList backward(
+            NDArray gradOut,
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            float scale,
+            float bias,
+            boolean causal,
+            NDArray headBias,
+            NDArray alibiSlopes,
+            NDArray keep,
+            NDArray keyLengths) {
         requireAvailable();
         long[] handles =
                 FlashSigmoidNative.backward(
@@ -151,7 +219,8 @@ public final class FlashSigmoid {
                         causal,
                         optionalHandle(headBias, "headBias"),
                         optionalHandle(alibiSlopes, "alibiSlopes"),
-                        optionalHandle(keep, "keep"));
+                        optionalHandle(keep, "keep"),
+                        optionalHandle(keyLengths, "keyLengths"));
         NDList grads = new NDList(handles.length);
         for (long h : handles) {
             grads.add(wrap(q, h));

@@ -16,7 +16,10 @@ final class FlashSigmoidNative {
 
     static native void setNumThreads(int threads);
 
-    /** Calls flash_sigmoid::forward, or forward_extended when an optional handle is not 0. */
+    /**
+     * Calls flash_sigmoid::forward, forward_extended when an optional handle is not 0, or
+     * forward_varlen when keyLengths is not 0.
+     */
     static native long forward(
             long q,
             long k,
@@ -26,9 +29,13 @@ final class FlashSigmoidNative {
             boolean causal,
             long headBias,
             long alibiSlopes,
-            long keep);
+            long keep,
+            long keyLengths);
 
-    /** Calls flash_sigmoid::backward_extended: dq, dk, dv and the head-bias gradient. */
+    /**
+     * Calls flash_sigmoid::backward_extended, or backward_varlen when keyLengths is not 0: dq, dk,
+     * dv and the head-bias gradient.
+     */
     static native long[] backward(
             long gradOut,
             long q,
@@ -39,7 +46,8 @@ final class FlashSigmoidNative {
             boolean causal,
             long headBias,
             long alibiSlopes,
-            long keep);
+            long keep,
+            long keyLengths);
 
     /** A converted copy: code 0 float32, 1 float16, 2 bfloat16, 3 float64. */
     static native long convert(long handle, int dtypeCode);

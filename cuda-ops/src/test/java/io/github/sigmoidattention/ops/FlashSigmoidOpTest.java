@@ -225,6 +225,31 @@ class FlashSigmoidOpTest {
                 });
     }
 
+    /**
+     * Decode shapes (few queries, long keys) with many threads: the forward splits the key range
+     * across threads and sums the partial outputs (split-KV); 17 queries take the unsplit path.
+     */
+    @Test
+    void decodeShapesWithSplitKeys() {
+        long base = System.nanoTime();
+        int threads = FlashSigmoid.getNumThreads();
+        FlashSigmoid.setNumThreads(16);
+        try {
+            int[][] lengths = {{1, 2000}, {2, 1100}, {4, 3000}, {16, 700}, {17, 900}};
+            for (int i = 0; i < lengths.length; i++) {
+                for (DataType type : new DataType[] {DataType.FLOAT32, DataType.BFLOAT16}) {
+                    try (NDManager m = NDManager.newBaseManager()) {
+                        new Case(m, base + 2 * i + (type == DataType.FLOAT32 ? 0 : 1), type,
+                                        lengths[i][0], lengths[i][1])
+                                .check();
+                    }
+                }
+            }
+        } finally {
+            FlashSigmoid.setNumThreads(threads);
+        }
+    }
+
     @Test
     void singleQueriesAndSingleKeys() {
         long base = System.nanoTime();

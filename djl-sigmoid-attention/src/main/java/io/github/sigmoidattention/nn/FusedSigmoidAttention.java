@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 
 import io.github.sigmoidattention.ops.FlashSigmoid;
@@ -84,6 +85,14 @@ final class FusedSigmoidAttention {
             slopes = manager.create(f);
         }
         NDArray keep = call.keep() == null ? null : call.keep().toType(DataType.BOOLEAN, false);
+        // A right-padded key-padding mask becomes per-sequence key lengths: the kernel then
+        // skips the padding instead of computing and discarding it.
+        NDArray keyLengths = null;
+        int[] lengths = keep == null ? null : rightPaddedLengths(keep);
+        if (lengths != null) {
+            keyLengths = manager.create(lengths);
+            keep = null;
+        }
         return FlashSigmoid.forward(
                 call.query(),
                 call.key(),
@@ -93,6 +102,39 @@ final class FusedSigmoidAttention {
                 call.causal(),
                 headBias,
                 slopes,
-                keep);
+                keep,
+                keyLengths);
+    }
+
+    /**
+     * Returns the key length of every sequence when {@code keep} is a key-padding mask of the
+     * right-padded form (shape (B, 1, 1, F), each row 1...1 0...0), else null.
+     *
+     * @param keep a boolean mask broadcastable to (B, H, T, F)
+     * @return the lengths (B), or null when the mask has another shape or form
+     */
+    static int[] rightPaddedLengths(NDArray keep) {
+        Shape shape = keep.getShape();
+        if (shape.dimension() != 4 || shape.get(1) != 1 || shape.get(2) != 1) {
+            return null;
+        }
+        int batch = Math.toIntExact(shape.get(0));
+        int keys = Math.toIntExact(shape.get(3));
+        boolean[] values = keep.toBooleanArray();
+        int[] lengths = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            int offset = b * keys;
+            int length = 0;
+            while (length < keys && values[offset + length]) {
+                length++;
+            }
+            for (int j = length; j < keys; j++) {
+                if (values[offset + j]) {
+                    return null;
+                }
+            }
+            lengths[b] = length;
+        }
+        return lengths;
     }
 }

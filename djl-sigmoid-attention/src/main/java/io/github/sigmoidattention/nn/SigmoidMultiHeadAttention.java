@@ -54,6 +54,14 @@ import java.util.List;
  *
  * <p>Forward parameter {@link #POSITION_OFFSET}: an integer added to every RoPE position, for
  * decoding with a cache.
+ *
+ * <p>Forward parameter {@link #KV_CACHE}: a {@link KvCache} of this block, for autoregressive
+ * decoding. The call takes {@code [X]} with the T new positions only; their keys and values are
+ * appended to the cache, and the queries attend over every cached position (F = cache length
+ * after the append), read in place. Queries and new keys sit at RoPE positions {@code offset +
+ * cached + i}, and causal masking and ALiBi see the cached keys before them, so a prompt run at
+ * once and then one position per call gives the outputs of running the whole sequence at once.
+ * T = 1 is a decode step; small T serves speculative decoding.
  */
 // Tensor dimensions are named as in the paper: B, T, F, E, H, G, D.
 @SuppressWarnings({"LocalVariableName", "ParameterName"})
@@ -61,6 +69,9 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
 
     /** Name of the forward parameter that shifts RoPE positions (a non-negative integer). */
     public static final String POSITION_OFFSET = "positionOffset";
+
+    /** Forward parameter: a {@link KvCache} to append to and attend over (inference only). */
+    public static final String KV_CACHE = "kvCache";
 
     private static final Logger logger = LoggerFactory.getLogger(SigmoidMultiHeadAttention.class);
 
@@ -347,6 +358,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             boolean training,
             PairList<String, Object> params) {
         ValidatedInputs in = validate(inputs);
+        KvCache cache = kvCache(params, in, training);
         long B = in.batch;
         long T = in.queryLength;
         long F = in.keyLength;
@@ -358,10 +370,18 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             q = normalizeHeads(parameterStore, queryNorm, q, training);
             k = normalizeHeads(parameterStore, keyNorm, k, training);
         }
+        // With a cache, the new positions follow the cached ones.
+        long cached = cache == null ? 0 : cache.getLength();
         if (rope) {
-            long offset = positionOffset(params);
+            long offset = positionOffset(params) + cached;
             q = Positions.applyRope(q, offset + F - T, ropeBase);
             k = Positions.applyRope(k, offset, ropeBase);
+        }
+        if (cache != null) {
+            cache.append(k, v);
+            k = cache.keys();
+            v = cache.values();
+            F = cache.getLength();
         }
 
         NDArray perHeadBias =
@@ -438,6 +458,33 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
         Shape shape = x.getShape();
         NDArray flat = x.reshape(-1, headDim);
         return norm.forward(parameterStore, new NDList(flat), training).head().reshape(shape);
+    }
+
+    /** The cache of the call, after checking that it fits; null without one. */
+    private KvCache kvCache(PairList<String, Object> params, ValidatedInputs in, boolean training) {
+        Object value = params == null ? null : params.get(KV_CACHE);
+        if (value == null) {
+            return null;
+        }
+        if (!(value instanceof KvCache)) {
+            throw new IllegalArgumentException(
+                    KV_CACHE + ": expected a KvCache, got " + value.getClass().getName());
+        }
+        KvCache cache = (KvCache) value;
+        if (training) {
+            throw new IllegalArgumentException(
+                    KV_CACHE + ": the cache serves inference only, not training");
+        }
+        if (in.key != in.query || in.mask != null) {
+            throw new IllegalArgumentException(
+                    KV_CACHE + ": the cache takes self-attention inputs [X] without a mask");
+        }
+        if (cache.getBatch() != in.batch) {
+            throw new IllegalArgumentException(
+                    KV_CACHE + ": the cache holds " + cache.getBatch() + " sequences, X has "
+                            + in.batch);
+        }
+        return cache;
     }
 
     private static long positionOffset(PairList<String, Object> params) {

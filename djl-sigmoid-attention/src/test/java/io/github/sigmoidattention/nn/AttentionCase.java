@@ -21,7 +21,9 @@ final class AttentionCase {
         NONE,
         FULL,
         KEY_PADDING,
-        DJL_OFFSET
+        DJL_OFFSET,
+        /** A key-padding mask of the right-padded form, 1...1 0...0 per sequence. */
+        RIGHT_PADDING
     }
 
     final long seed;
@@ -88,7 +90,7 @@ final class AttentionCase {
         c.selfAttention = r.nextBoolean();
         c.queryLength = 1 + r.nextInt(9);
         c.keyLength = c.selfAttention ? c.queryLength : 1 + r.nextInt(9);
-        c.maskKind = MaskKind.values()[r.nextInt(4)];
+        c.maskKind = MaskKind.values()[r.nextInt(MaskKind.values().length)];
         switch (r.nextInt(4)) {
             case 0:
                 c.bias = SigmoidBias.constant((float) (r.nextGaussian() * 2));
@@ -162,12 +164,14 @@ final class AttentionCase {
         }
         keep = null;
         keyPadding = null;
-        if (maskKind == MaskKind.KEY_PADDING) {
+        if (maskKind == MaskKind.KEY_PADDING || maskKind == MaskKind.RIGHT_PADDING) {
             keyPadding = new boolean[batch][keyLength];
             keep = new boolean[batch][queryLength][keyLength];
             for (int b = 0; b < batch; b++) {
+                int length = random.nextInt(keyLength + 1);
                 for (int j = 0; j < keyLength; j++) {
-                    keyPadding[b][j] = random.nextDouble() < 0.75;
+                    keyPadding[b][j] =
+                            maskKind == MaskKind.RIGHT_PADDING ? j < length : random.nextDouble() < 0.75;
                     for (int i = 0; i < queryLength; i++) {
                         keep[b][i][j] = keyPadding[b][j];
                     }
@@ -212,6 +216,7 @@ final class AttentionCase {
                 list.add(TestArrays.mask(manager, keep));
                 break;
             case KEY_PADDING:
+            case RIGHT_PADDING:
                 list.add(TestArrays.mask(manager, keyPadding));
                 break;
             case DJL_OFFSET:

@@ -95,6 +95,58 @@ class FusedKernelTest {
         assertTrue(TestArrays.relativeError(inferenceFused, results[2]) > 0);
     }
 
+    /**
+     * A right-padded key-padding mask runs as per-sequence key lengths: the padded keys and values
+     * are never read (NaN there leaves the output finite and equal to the double loop's).
+     */
+    @Test
+    void rightPaddedMaskRunsAsKeyLengthsAndSkipsThePadding() {
+        long base = System.nanoTime();
+        for (int n = 0; n < 8; n++) {
+            AttentionCase c = AttentionCase.plain(base + n, 4, 2, 8, 3, 40 + n * 30);
+            c.selfAttention = false;
+            c.queryLength = 1 + n;
+            c.options.causal = n % 2 == 0;
+            c.maskKind = AttentionCase.MaskKind.RIGHT_PADDING;
+            c.kernel = AttentionKernel.FUSED;
+            try (NDManager manager = NDManager.newBaseManager()) {
+                SigmoidMultiHeadAttention block = c.block(manager, DataType.FLOAT32);
+                c.drawInputs();
+                double[] expected = TestArrays.flatten(c.reference(block));
+                int[] lengths = new int[c.batch];
+                for (int b = 0; b < c.batch; b++) {
+                    while (lengths[b] < c.keyLength && c.keyPadding[b][lengths[b]]) {
+                        lengths[b]++;
+                    }
+                    for (int j = lengths[b]; j < c.keyLength; j++) {
+                        java.util.Arrays.fill(c.keyIn[b][j], Double.NaN);
+                        java.util.Arrays.fill(c.valueIn[b][j], Double.NaN);
+                    }
+                }
+                NDArray mask = TestArrays.mask(manager, c.keyPadding);
+                assertArrayEquals(
+                        lengths,
+                        FusedSigmoidAttention.rightPaddedLengths(
+                                mask.reshape(c.batch, 1, 1, c.keyLength).toType(DataType.BOOLEAN, false)));
+                double[] out = run(c, manager, DataType.FLOAT32, false);
+                double error = TestArrays.relativeError(out, expected);
+                assertTrue(error < 1e-5, c + ": relative error " + error);
+            }
+        }
+        try (NDManager manager = NDManager.newBaseManager()) {
+            // Not right-padded (a key after the padding), or not a key-padding shape: no lengths.
+            assertEquals(
+                    null,
+                    FusedSigmoidAttention.rightPaddedLengths(
+                            manager.create(new boolean[] {true, false, true, true, true, true}, new Shape(2, 1, 1, 3))));
+            assertEquals(null, FusedSigmoidAttention.rightPaddedLengths(manager.ones(new Shape(2, 1, 3, 3)).gt(0)));
+            assertArrayEquals(
+                    new int[] {0, 3},
+                    FusedSigmoidAttention.rightPaddedLengths(
+                            manager.create(new boolean[] {false, false, false, true, true, true}, new Shape(2, 1, 1, 3))));
+        }
+    }
+
     /** The op's backward against the gradients DJL's autograd computes through the reference. */
     @Test
     void nativeBackwardMatchesAutogradOfTheReference() {

@@ -17,6 +17,9 @@ import ai.djl.nn.transformer.PointwiseFeedForwardBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import io.github.sigmoidattention.nn.KvCache;
+import io.github.sigmoidattention.nn.SigmoidMultiHeadAttention;
+
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -110,6 +113,91 @@ public final class CharLanguageModel extends AbstractBlock {
      */
     public LanguageModelConfig getConfig() {
         return config;
+    }
+
+    /**
+     * Returns whether every layer can decode with a {@link KvCache}: the sigmoid variants.
+     *
+     * @return true when {@link #newKvCaches} and {@link #forwardCached} can run
+     */
+    public boolean supportsKvCache() {
+        for (Layer layer : layers) {
+            if (!(layer.attention instanceof SigmoidMultiHeadAttention)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Preallocates one {@link KvCache} per layer, each holding up to n positions.
+     *
+     * @param manager the manager that owns the caches
+     * @param batch the sequences decoded together
+     * @return the caches, layer by layer
+     */
+    public KvCache[] newKvCaches(NDManager manager, long batch) {
+        if (!supportsKvCache()) {
+            throw new UnsupportedOperationException(
+                    "the " + config.variant().label() + " attention has no KV cache");
+        }
+        DataType type = tokenEmbedding.getArray().getDataType();
+        KvCache[] caches = new KvCache[layers.size()];
+        for (int i = 0; i < caches.length; i++) {
+            caches[i] =
+                    KvCache.create(
+                            (SigmoidMultiHeadAttention) layers.get(i).attention,
+                            manager,
+                            batch,
+                            config.sequenceLength(),
+                            type);
+        }
+        return caches;
+    }
+
+    /**
+     * Runs the next positions with the caches of {@link #newKvCaches}: the ids (B, t) follow the
+     * cached positions, whose keys and values are reused rather than recomputed. The logits equal
+     * those of the last t positions of a forward pass over the whole sequence.
+     *
+     * @param parameterStore the parameters
+     * @param ids the new token ids (B, t); cached + t must not exceed n
+     * @param caches one cache per layer, all of the same length (appended to)
+     * @return the logits of the new positions (B, t, V)
+     */
+    public NDArray forwardCached(ParameterStore parameterStore, NDArray ids, KvCache[] caches) {
+        if (caches == null || caches.length != layers.size()) {
+            throw new IllegalArgumentException(
+                    "caches: expected one per layer (" + layers.size() + "), got "
+                            + (caches == null ? "null" : caches.length));
+        }
+        long t = ids.getShape().get(1);
+        int cached = caches[0].getLength();
+        if (cached + t > config.sequenceLength()) {
+            throw new IllegalArgumentException(
+                    "ids: " + cached + " cached and " + t + " new positions exceed the model's "
+                            + config.sequenceLength());
+        }
+        NDArray table = parameterStore.getValue(tokenEmbedding, ids.getDevice(), false);
+        NDArray x = Embedding.embedding(ids, table, SparseFormat.DENSE).head();
+        NDArray positions = parameterStore.getValue(positionEmbedding, ids.getDevice(), false);
+        x = x.add(positions.get(cached + ":" + (cached + t)));
+        for (int i = 0; i < layers.size(); i++) {
+            Layer layer = layers.get(i);
+            if (caches[i].getLength() != cached) {
+                throw new IllegalArgumentException(
+                        "caches: layer " + i + " holds " + caches[i].getLength()
+                                + " positions, layer 0 holds " + cached);
+            }
+            PairList<String, Object> params = new PairList<>();
+            params.add(SigmoidMultiHeadAttention.KV_CACHE, caches[i]);
+            NDArray normed = layer.attentionNorm.forward(parameterStore, new NDList(x), false).head();
+            x = x.add(layer.attention.forward(parameterStore, new NDList(normed), false, params).head());
+            normed = layer.feedForwardNorm.forward(parameterStore, new NDList(x), false).head();
+            x = x.add(layer.feedForward.forward(parameterStore, new NDList(normed), false).head());
+        }
+        x = finalNorm.forward(parameterStore, new NDList(x), false).head();
+        return output.forward(parameterStore, new NDList(x), false).head();
     }
 
     @Override

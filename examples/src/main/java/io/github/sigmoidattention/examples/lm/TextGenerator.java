@@ -10,19 +10,39 @@ import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 
 import io.github.sigmoidattention.examples.CharCorpus;
+import io.github.sigmoidattention.nn.KvCache;
 
 import java.util.Random;
 
 /**
- * Generates text from a trained {@link CharLanguageModel}, one character at a time, re-reading the
- * last n characters of context at each step: greedily (the most likely character, deterministic)
- * or by sampling from the softmax with a seeded random source.
+ * Generates text from a trained {@link CharLanguageModel}, one character at a time: greedily (the
+ * most likely character, deterministic) or by sampling from the softmax with a seeded random
+ * source.
+ *
+ * <p>The context is the text from a start position on, at most n characters; when a new character
+ * would make it longer, the start jumps ahead to keep the last n / 2 characters. By default (for
+ * models whose attention has a KV cache, the sigmoid variants) each step feeds only the new
+ * character and reuses the cached keys and values of the context; the cache is refilled when the
+ * start jumps. Without the cache every step recomputes the whole context: the same tokens, at
+ * far more work.
  */
 public final class TextGenerator {
 
     private final Block model;
     private final CharCorpus vocabulary;
     private final int contextLength;
+    private final boolean kvCache;
+
+    /**
+     * Wraps a trained model, decoding with the KV cache when the model has one.
+     *
+     * @param model the language model (inference only: nothing is trained here)
+     * @param vocabulary the characters the model was trained on
+     * @param contextLength the model's sequence length n
+     */
+    public TextGenerator(Block model, CharCorpus vocabulary, int contextLength) {
+        this(model, vocabulary, contextLength, true);
+    }
 
     /**
      * Wraps a trained model.
@@ -30,11 +50,26 @@ public final class TextGenerator {
      * @param model the language model (inference only: nothing is trained here)
      * @param vocabulary the characters the model was trained on
      * @param contextLength the model's sequence length n
+     * @param kvCache whether to decode with the KV cache when the model has one (false recomputes
+     *     the whole context at every step)
      */
-    public TextGenerator(Block model, CharCorpus vocabulary, int contextLength) {
+    public TextGenerator(Block model, CharCorpus vocabulary, int contextLength, boolean kvCache) {
         this.model = model;
         this.vocabulary = vocabulary;
         this.contextLength = contextLength;
+        this.kvCache =
+                kvCache
+                        && model instanceof CharLanguageModel
+                        && ((CharLanguageModel) model).supportsKvCache();
+    }
+
+    /**
+     * Returns whether generation reuses cached keys and values.
+     *
+     * @return true when decoding with the KV cache
+     */
+    public boolean usesKvCache() {
+        return kvCache;
     }
 
     /**
@@ -72,19 +107,45 @@ public final class TextGenerator {
         vocabulary.encode(prompt); // rejects characters the model never saw, with their name
         StringBuilder text = new StringBuilder(prompt);
         ParameterStore parameters = new ParameterStore(manager, false);
-        for (int i = 0; i < length; i++) {
-            try (NDManager step = manager.newSubManager()) {
-                NDArray logits = promptLogits;
-                if (i > 0 || logits == null) {
-                    int[] ids =
-                            vocabulary.encode(
-                                    text.substring(Math.max(0, text.length() - contextLength)));
-                    NDArray input = step.create(ids, new Shape(1, ids.length));
-                    logits = model.forward(parameters, new NDList(input), false).singletonOrThrow();
+        int start = Math.max(0, text.length() - contextLength);
+        try (NDManager cacheManager = manager.newSubManager()) {
+            KvCache[] caches =
+                    kvCache ? ((CharLanguageModel) model).newKvCaches(cacheManager, 1) : null;
+            int cacheStart = start; // the text position of the cache's first entry
+            for (int i = 0; i < length; i++) {
+                if (text.length() - start > contextLength) {
+                    start = text.length() - Math.max(1, contextLength / 2);
                 }
-                long last = logits.getShape().get(1) - 1;
-                NDArray scores = logits.get(new NDIndex(0, last)).toType(DataType.FLOAT32, false);
-                text.append(vocabulary.decode(pick(scores, random)));
+                try (NDManager step = manager.newSubManager()) {
+                    NDArray logits = promptLogits;
+                    if (i > 0 || logits == null) {
+                        if (caches != null) {
+                            if (cacheStart != start) {
+                                for (KvCache cache : caches) {
+                                    cache.reset();
+                                }
+                                cacheStart = start;
+                            }
+                            // Only the characters the cache lacks: the whole context after a
+                            // reset, else the last one.
+                            int[] ids = vocabulary.encode(text.substring(start + caches[0].getLength()));
+                            NDArray input = step.create(ids, new Shape(1, ids.length));
+                            logits =
+                                    ((CharLanguageModel) model)
+                                            .forwardCached(parameters, input, caches);
+                        } else {
+                            int[] ids = vocabulary.encode(text.substring(start));
+                            NDArray input = step.create(ids, new Shape(1, ids.length));
+                            logits =
+                                    model.forward(parameters, new NDList(input), false)
+                                            .singletonOrThrow();
+                        }
+                    }
+                    long last = logits.getShape().get(1) - 1;
+                    NDArray scores =
+                            logits.get(new NDIndex(0, last)).toType(DataType.FLOAT32, false);
+                    text.append(vocabulary.decode(pick(scores, random)));
+                }
             }
         }
         return text.toString();

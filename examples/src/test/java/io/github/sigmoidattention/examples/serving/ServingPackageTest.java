@@ -85,6 +85,11 @@ class ServingPackageTest {
 
     /** Greedy text from the saved model, loaded directly with DJL (not through serving). */
     private static String direct(String prompt, int length) throws Exception {
+        return direct(prompt, length, true);
+    }
+
+    /** Greedy text from the saved model, with or without the KV cache. */
+    private static String direct(String prompt, int length, boolean kvCache) throws Exception {
         Properties p = new Properties();
         try (Reader r = Files.newBufferedReader(savedModel.resolve("model.properties"))) {
             p.load(r);
@@ -96,10 +101,18 @@ class ServingPackageTest {
                 NDManager manager = NDManager.newBaseManager()) {
             model.setBlock(new CharLanguageModel(config));
             model.load(savedModel, FineTuneComparison.MODEL_NAME);
-            return new TextGenerator(model.getBlock(), vocabulary, config.sequenceLength())
-                    .generate(manager, prompt, length, null)
-                    .substring(prompt.length());
+            TextGenerator generator =
+                    new TextGenerator(model.getBlock(), vocabulary, config.sequenceLength(), kvCache);
+            assertEquals(kvCache, generator.usesKvCache());
+            return generator.generate(manager, prompt, length, null).substring(prompt.length());
         }
+    }
+
+    /** The served (cached) generation equals full recomputation, across context-window jumps. */
+    @Test
+    void cachedDecodingGivesTheTokensOfFullRecomputation() throws Exception {
+        String prompt = "ROMEO:";
+        assertEquals(direct(prompt, 150, false), direct(prompt, 150, true));
     }
 
     @Test

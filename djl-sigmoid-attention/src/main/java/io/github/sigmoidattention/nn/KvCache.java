@@ -1,0 +1,159 @@
+package io.github.sigmoidattention.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * The key/value cache of one {@link SigmoidMultiHeadAttention} layer for autoregressive decoding:
+ * keys and values of shape (B, maxLength, G, D), preallocated once, of which the first {@link
+ * #getLength()} positions are filled. A forward call with the cache (forward parameter {@link
+ * SigmoidMultiHeadAttention#KV_CACHE}) appends its new keys and values and attends over the filled
+ * prefix, a view of the preallocated arrays: nothing is copied but the new positions.
+ *
+ * <p>Keys are cached after QK-norm and RoPE, at their absolute positions; the block places new
+ * queries and keys after the cached ones. The cache belongs to the manager it was created with;
+ * close it (or that manager) to free it.
+ */
+public final class KvCache implements AutoCloseable {
+
+    private final NDArray keys;
+    private final NDArray values;
+    private final long batch;
+    private final int maxLength;
+    private int length;
+
+    private KvCache(NDArray keys, NDArray values, int maxLength) {
+        this.keys = keys;
+        this.values = values;
+        this.batch = keys.getShape().get(0);
+        this.maxLength = maxLength;
+    }
+
+    /**
+     * Preallocates the cache of one layer.
+     *
+     * @param block the attention layer the cache serves (its G and D size the cache)
+     * @param manager the manager that owns the cache's arrays
+     * @param batch B, the sequences decoded together (at least 1)
+     * @param maxLength the most positions the cache holds (at least 1)
+     * @param dataType the data type of the block's parameters and inputs
+     * @return an empty cache
+     */
+    public static KvCache create(
+            SigmoidMultiHeadAttention block,
+            NDManager manager,
+            long batch,
+            int maxLength,
+            DataType dataType) {
+        if (block == null) {
+            throw new IllegalArgumentException("block must not be null");
+        }
+        if (batch < 1) {
+            throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+        }
+        if (maxLength < 1) {
+            throw new IllegalArgumentException("maxLength must be >= 1, got " + maxLength);
+        }
+        if (dataType == null || !dataType.isFloating()) {
+            throw new IllegalArgumentException(
+                    "dataType must be a floating-point type, got " + dataType);
+        }
+        Shape shape = new Shape(batch, maxLength, block.getKvHeadCount(), block.getHeadDim());
+        return new KvCache(
+                manager.zeros(shape, dataType), manager.zeros(shape, dataType), maxLength);
+    }
+
+    /**
+     * Returns the number of filled positions.
+     *
+     * @return the length, in [0, maxLength]
+     */
+    public int getLength() {
+        return length;
+    }
+
+    /**
+     * Returns the most positions the cache holds.
+     *
+     * @return the capacity
+     */
+    public int getMaxLength() {
+        return maxLength;
+    }
+
+    /**
+     * Returns B.
+     *
+     * @return the batch size
+     */
+    public long getBatch() {
+        return batch;
+    }
+
+    /** Empties the cache (the arrays stay allocated). */
+    public void reset() {
+        length = 0;
+    }
+
+    /**
+     * Appends keys and values of the next positions.
+     *
+     * @param newKeys (B, T, G, D)
+     * @param newValues (B, T, G, D)
+     */
+    void append(NDArray newKeys, NDArray newValues) {
+        Shape shape = newKeys.getShape();
+        long t = shape.get(1);
+        if (shape.get(0) != batch
+                || shape.get(2) != keys.getShape().get(2)
+                || shape.get(3) != keys.getShape().get(3)) {
+            throw new IllegalArgumentException(
+                    "KV cache: new keys of shape "
+                            + shape
+                            + " do not fit a cache of shape "
+                            + keys.getShape());
+        }
+        if (length + t > maxLength) {
+            throw new IllegalArgumentException(
+                    "KV cache: appending "
+                            + t
+                            + " positions to "
+                            + length
+                            + " exceeds the capacity "
+                            + maxLength
+                            + "; reset the cache or create a larger one");
+        }
+        NDIndex at = new NDIndex(":, {}:{}", length, length + t);
+        keys.set(at, newKeys.toType(keys.getDataType(), false));
+        values.set(at, newValues.toType(values.getDataType(), false));
+        length += (int) t;
+    }
+
+    /**
+     * Returns the filled keys, a view of the cache.
+     *
+     * @return (B, length, G, D)
+     */
+    NDArray keys() {
+        return keys.get(new NDIndex(":, 0:{}", length));
+    }
+
+    /**
+     * Returns the filled values, a view of the cache.
+     *
+     * @return (B, length, G, D)
+     */
+    NDArray values() {
+        return values.get(new NDIndex(":, 0:{}", length));
+    }
+
+    /** Frees the cache's arrays. */
+    @Override
+    public void close() {
+        keys.close();
+        values.close();
+    }
+}

@@ -1,0 +1,109 @@
+package io.github.sigmoidattention.nn;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+/**
+ * Decoding with a {@link KvCache}: a prompt, then chunks of 1 to 3 positions (decode and
+ * speculative steps), give the outputs of one forward pass over the whole sequence.
+ */
+class KvCacheTest {
+
+    @Test
+    void cachedStepsEqualOneFullPass() {
+        long base = System.nanoTime();
+        for (int n = 0; n < 16; n++) {
+            Random r = new Random(base + n);
+            int h = new int[] {1, 2, 4}[r.nextInt(3)];
+            int g = h % 2 == 0 && r.nextBoolean() ? h / 2 : h;
+            int d = 2 * (1 + r.nextInt(8));
+            int b = 1 + r.nextInt(2);
+            int total = 5 + r.nextInt(40);
+            long offset = r.nextBoolean() ? r.nextInt(50) : 0;
+            AttentionKernel kernel = r.nextBoolean() ? AttentionKernel.FUSED : AttentionKernel.REFERENCE;
+            SigmoidMultiHeadAttention block =
+                    SigmoidMultiHeadAttention.builder()
+                            .setEmbeddingSize(h * d)
+                            .setHeadCount(h)
+                            .optKvHeadCount(g)
+                            .optCausal(true)
+                            .optRope(r.nextBoolean())
+                            .optAlibi(r.nextBoolean())
+                            .optQkNorm(QkNorm.values()[r.nextInt(3)])
+                            // A bias independent of F: negLogLength's -ln F differs between a
+                            // prefix and the whole sequence by definition.
+                            .optBias(r.nextBoolean() ? SigmoidBias.constant(-1.5f) : SigmoidBias.negLog(64))
+                            .optKernel(kernel)
+                            .build();
+            String what = String.format("seed=%d B=%d T=%d H=%d G=%d D=%d offset=%d %s", base + n, b,
+                    total, h, g, d, offset, kernel);
+            try (NDManager m = NDManager.newBaseManager()) {
+                block.initialize(m, DataType.FLOAT32, new Shape(b, total, h * d));
+                ParameterStore ps = new ParameterStore(m, false);
+                NDArray x = m.randomNormal(new Shape(b, total, h * d));
+                PairList<String, Object> fullParams = new PairList<>();
+                fullParams.add(SigmoidMultiHeadAttention.POSITION_OFFSET, offset);
+                NDArray full = block.forward(ps, new NDList(x), false, fullParams).head();
+
+                KvCache cache = KvCache.create(block, m, b, total + r.nextInt(5), DataType.FLOAT32);
+                int at = 0;
+                while (at < total) {
+                    int t = at == 0 ? 1 + r.nextInt(total) : Math.min(total - at, 1 + r.nextInt(3));
+                    PairList<String, Object> params = new PairList<>();
+                    params.add(SigmoidMultiHeadAttention.POSITION_OFFSET, offset);
+                    params.add(SigmoidMultiHeadAttention.KV_CACHE, cache);
+                    NDArray chunk = x.get(new NDIndex(":, {}:{}", at, at + t));
+                    NDArray out = block.forward(ps, new NDList(chunk), false, params).head();
+                    NDArray expected = full.get(new NDIndex(":, {}:{}", at, at + t));
+                    double error =
+                            TestArrays.relativeError(TestArrays.values(out), TestArrays.values(expected));
+                    assertTrue(error < 1e-5, what + " at " + at + "+" + t + ": relative error " + error);
+                    at += t;
+                    assertEquals(at, cache.getLength());
+                }
+            }
+        }
+    }
+
+    @Test
+    void misuseIsRejected() {
+        SigmoidMultiHeadAttention block =
+                SigmoidMultiHeadAttention.builder().setEmbeddingSize(8).setHeadCount(2).optCausal(true).build();
+        try (NDManager m = NDManager.newBaseManager()) {
+            block.initialize(m, DataType.FLOAT32, new Shape(1, 4, 8));
+            ParameterStore ps = new ParameterStore(m, false);
+            KvCache cache = KvCache.create(block, m, 1, 4, DataType.FLOAT32);
+            PairList<String, Object> params = new PairList<>();
+            params.add(SigmoidMultiHeadAttention.KV_CACHE, cache);
+            NDArray x = m.randomNormal(new Shape(1, 3, 8));
+            block.forward(ps, new NDList(x), false, params);
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> block.forward(ps, new NDList(x), false, params));
+            assertTrue(e.getMessage().contains("exceeds the capacity 4"), e.getMessage());
+            e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> block.forward(ps, new NDList(m.randomNormal(new Shape(2, 1, 8))), false, params));
+            assertTrue(e.getMessage().contains("holds 1 sequences"), e.getMessage());
+            e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> block.forward(ps, new NDList(x, m.ones(new Shape(1, 3))), false, params));
+            assertTrue(e.getMessage().contains("without a mask"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> KvCache.create(block, m, 0, 4, DataType.FLOAT32));
+            assertThrows(IllegalArgumentException.class, () -> KvCache.create(block, m, 1, 0, DataType.FLOAT32));
+        }
+    }
+}
