@@ -4,6 +4,7 @@
 #   1. cuda_kernel_test            the CUDA kernels through their C ABI, no PyTorch
 #   2. test_cuda_ops.py            the ops on CUDA tensors against float64, bad inputs, streams, CPU ops
 #   3. run_sanitizers.sh           memcheck, racecheck, initcheck, synccheck over cuda_kernel_test --small
+#   3b. test_varlen.py             forward_varlen/backward_varlen vs per-sequence runs, NaN-poisoned padding
 #   4. test_autograd.py            builds csrc/autograd/ against this torch; gradcheck, CUDA gradients
 #   5. bench_attention.py          ours vs SDPA FLASH and cuDNN, bf16 (bench.md, BENCHMARKS.md)
 # and prints a short summary last. Logs go to ${OUT:-/tmp/fs-gpu}. Exit status 1 if a step failed.
@@ -122,6 +123,9 @@ if [ $sanitizers -eq 1 ]; then
   else
     summary+=("skip  sanitizers: no cuda_kernel_test binary")
   fi
+fi
+if [ $tests -eq 1 ]; then
+  TAIL_LINES=10 step "test_varlen.py" 300 "$out/varlen.log" python3 "$here/test_varlen.py" "$library"
 fi
 if [ $autograd -eq 1 ]; then
   TAIL_LINES=14 step "test_autograd.py" "${AUTOGRAD_TIMEOUT:-600}" "$out/autograd.log" \
