@@ -71,6 +71,11 @@ const char* fs_cpu_isa(void);
 /* Picks the instruction set; FS_INVALID_ARGUMENT if unknown or unsupported by this CPU. */
 int fs_cpu_set_isa(const char* isa);
 
+/* Whether the CPU forward splits the key range of few-query problems (decoding) across threads
+ * and sums the partial outputs (default 1). For benchmarks and tests. */
+void fs_cpu_set_split_kv(int enabled);
+int fs_cpu_get_split_kv(void);
+
 
 /*
  * CUDA kernels (present when the library was built with nvcc; see fs_cuda_available). Same

@@ -115,6 +115,17 @@ Java_io_github_sigmoidattention_ops_FlashSigmoidNative_setNumThreads(JNIEnv*, jc
     fs_cpu_set_num_threads(n);
 }
 
+JNIEXPORT jboolean JNICALL
+Java_io_github_sigmoidattention_ops_FlashSigmoidNative_getCpuSplitKv(JNIEnv*, jclass) {
+    return fs_cpu_get_split_kv() != 0 ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT void JNICALL
+Java_io_github_sigmoidattention_ops_FlashSigmoidNative_setCpuSplitKv(JNIEnv*, jclass,
+                                                                     jboolean enabled) {
+    fs_cpu_set_split_kv(enabled == JNI_TRUE ? 1 : 0);
+}
+
 JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_forward(
     JNIEnv* env, jclass, jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolean causal,
     jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {

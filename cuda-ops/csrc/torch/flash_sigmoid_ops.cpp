@@ -112,8 +112,17 @@ void require_head_vector(const char* op, const char* arg, AtenTensorHandle h, co
     require_on_device_of(op, arg, x, q);
 }
 
+// "No mask" is a null handle or a 1-D empty tensor; a 4-D mask with no elements (Tq or Tk of 0)
+// is still a mask and must have a matching shape.
+bool is_none(AtenTensorHandle h) {
+    if (!h) return true;
+    int64_t dim = 0;
+    check_shim(aoti_torch_get_dim(h, &dim), "aoti_torch_get_dim");
+    return dim == 1 && is_empty(h);
+}
+
 void require_keep(const char* op, AtenTensorHandle h, const Info& q, int64_t tk) {
-    if (is_empty(h)) return;
+    if (is_none(h)) return;
     Info x(h);
     const int64_t full[4] = {q.sizes[0], q.sizes[2], q.sizes[1], tk};
     bool ok = x.sizes.size() == 4;

@@ -63,6 +63,11 @@ Isa initial_isa() {
     return kGeneric;
 }
 
+std::atomic<int>& split_kv_enabled() {
+    static std::atomic<int> enabled{1};
+    return enabled;
+}
+
 std::atomic<int>& current_isa() {
     static std::atomic<int> isa{initial_isa()};
     return isa;
@@ -185,6 +190,10 @@ void fs_cpu_set_num_threads(int threads) {
 int fs_cpu_get_num_threads(void) { return flash_sigmoid::ThreadPool::instance().threads(); }
 
 const char* fs_cpu_isa(void) { return kIsaNames[current_isa().load()]; }
+
+void fs_cpu_set_split_kv(int enabled) { split_kv_enabled().store(enabled != 0 ? 1 : 0); }
+
+int fs_cpu_get_split_kv(void) { return split_kv_enabled().load(); }
 
 int fs_cpu_set_isa(const char* isa) {
     int parsed = parse_isa(isa);

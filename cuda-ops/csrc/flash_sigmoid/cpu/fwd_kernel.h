@@ -25,7 +25,7 @@ constexpr int64_t kSplitKvMinKeys = 2 * kKeyTile;
 // How many key ranges each of `items` work items is split into: 1 unless the queries are few
 // and the items too few to give every thread two of them.
 inline int64_t key_splits(const fs_attention* a, int64_t items, int threads) {
-    if (a->q_len > kSplitKvMaxQueries || items >= 2 * threads) return 1;
+    if (!fs_cpu_get_split_kv() || a->q_len > kSplitKvMaxQueries || items >= 2 * threads) return 1;
     const int64_t wanted = (2 * threads + items - 1) / items;
     return std::max<int64_t>(1, std::min(wanted, a->k_len / kSplitKvMinKeys));
 }

@@ -325,6 +325,28 @@ public final class FlashSigmoid {
         FlashSigmoidNative.setNumThreads(threads);
     }
 
+    /**
+     * Returns whether the CPU forward splits the key range of decoding problems (at most 16
+     * queries, too few (batch, head) items to fill the threads) across threads.
+     *
+     * @return true unless turned off with {@link #setCpuSplitKv(boolean)}
+     */
+    public static boolean isCpuSplitKv() {
+        requireAvailable();
+        return FlashSigmoidNative.getCpuSplitKv();
+    }
+
+    /**
+     * Turns the CPU forward's split of the key range on or off (for benchmarks and tests; the
+     * results agree up to the order of float32 additions).
+     *
+     * @param enabled true to split (the default)
+     */
+    public static void setCpuSplitKv(boolean enabled) {
+        requireAvailable();
+        FlashSigmoidNative.setCpuSplitKv(enabled);
+    }
+
     private static void requireAvailable() {
         NativeLibrary.Status status = NativeLibrary.status();
         if (!status.loaded()) {

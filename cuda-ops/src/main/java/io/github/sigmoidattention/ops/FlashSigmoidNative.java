@@ -16,6 +16,10 @@ final class FlashSigmoidNative {
 
     static native void setNumThreads(int threads);
 
+    static native boolean getCpuSplitKv();
+
+    static native void setCpuSplitKv(boolean enabled);
+
     /**
      * Calls flash_sigmoid::forward, forward_extended when an optional handle is not 0, or
      * forward_varlen when keyLengths is not 0.

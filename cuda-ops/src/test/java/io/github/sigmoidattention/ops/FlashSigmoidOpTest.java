@@ -236,16 +236,22 @@ class FlashSigmoidOpTest {
         FlashSigmoid.setNumThreads(16);
         try {
             int[][] lengths = {{1, 2000}, {2, 1100}, {4, 3000}, {16, 700}, {17, 900}};
-            for (int i = 0; i < lengths.length; i++) {
-                for (DataType type : new DataType[] {DataType.FLOAT32, DataType.BFLOAT16}) {
-                    try (NDManager m = NDManager.newBaseManager()) {
-                        new Case(m, base + 2 * i + (type == DataType.FLOAT32 ? 0 : 1), type,
-                                        lengths[i][0], lengths[i][1])
-                                .check();
+            // Split (the default) and unsplit: both against the double-precision reference.
+            for (boolean split : new boolean[] {true, false}) {
+                FlashSigmoid.setCpuSplitKv(split);
+                org.junit.jupiter.api.Assertions.assertEquals(split, FlashSigmoid.isCpuSplitKv());
+                for (int i = 0; i < lengths.length; i++) {
+                    for (DataType type : new DataType[] {DataType.FLOAT32, DataType.BFLOAT16}) {
+                        try (NDManager m = NDManager.newBaseManager()) {
+                            new Case(m, base + 2 * i + (type == DataType.FLOAT32 ? 0 : 1), type,
+                                            lengths[i][0], lengths[i][1])
+                                    .check();
+                        }
                     }
                 }
             }
         } finally {
+            FlashSigmoid.setCpuSplitKv(true);
             FlashSigmoid.setNumThreads(threads);
         }
     }
