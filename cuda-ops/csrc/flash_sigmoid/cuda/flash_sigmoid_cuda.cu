@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <type_traits>
+
 #include "../flash_sigmoid.h"
 #include "../status.h"
 #include "launch.h"
@@ -206,47 +208,27 @@ void fill_fwd(const fs_attention* a, const fs_operand& out, const DeviceInfo& in
     p->num_sms = info.num_sms;
 }
 
-template <typename T>
-void dispatch_forward_generic(const fsc::FwdParams& p, cudaStream_t s) {
-    switch (p.head_dim) {
+// Calls fn(std::integral_constant<int, D>{}) for the compiled head dim D equal to head_dim;
+// false if it is not compiled. One list of head dims for every kernel family.
+template <typename Fn>
+bool with_head_dim(int head_dim, Fn&& fn) {
+    switch (head_dim) {
 #ifdef FS_CUDA_HDIM_32
-        case 32: fsc::run_forward_generic<T, 32>(p, s); return;
+        case 32: fn(std::integral_constant<int, 32>{}); return true;
 #endif
 #ifdef FS_CUDA_HDIM_64
-        case 64: fsc::run_forward_generic<T, 64>(p, s); return;
+        case 64: fn(std::integral_constant<int, 64>{}); return true;
 #endif
 #ifdef FS_CUDA_HDIM_96
-        case 96: fsc::run_forward_generic<T, 96>(p, s); return;
+        case 96: fn(std::integral_constant<int, 96>{}); return true;
 #endif
 #ifdef FS_CUDA_HDIM_128
-        case 128: fsc::run_forward_generic<T, 128>(p, s); return;
+        case 128: fn(std::integral_constant<int, 128>{}); return true;
 #endif
 #ifdef FS_CUDA_HDIM_256
-        case 256: fsc::run_forward_generic<T, 256>(p, s); return;
+        case 256: fn(std::integral_constant<int, 256>{}); return true;
 #endif
-        default: throw std::invalid_argument("head dim not compiled");
-    }
-}
-
-template <typename T>
-void dispatch_backward_generic(const fsc::BwdParams& p, cudaStream_t s) {
-    switch (p.head_dim) {
-#ifdef FS_CUDA_HDIM_32
-        case 32: fsc::run_backward_generic<T, 32>(p, s); return;
-#endif
-#ifdef FS_CUDA_HDIM_64
-        case 64: fsc::run_backward_generic<T, 64>(p, s); return;
-#endif
-#ifdef FS_CUDA_HDIM_96
-        case 96: fsc::run_backward_generic<T, 96>(p, s); return;
-#endif
-#ifdef FS_CUDA_HDIM_128
-        case 128: fsc::run_backward_generic<T, 128>(p, s); return;
-#endif
-#ifdef FS_CUDA_HDIM_256
-        case 256: fsc::run_backward_generic<T, 256>(p, s); return;
-#endif
-        default: throw std::invalid_argument("head dim not compiled");
+        default: return false;
     }
 }
 
@@ -264,34 +246,32 @@ bool use_sm90(const fsc::FwdParams& p, const DeviceInfo& info) {
 
 template <typename T>
 void dispatch_forward(const fsc::FwdParams& p, const DeviceInfo& info, cudaStream_t s) {
-    if (use_sm90(p, info)) {
-        switch (p.head_dim) {
-#if defined(FS_CUDA_SM90) && defined(FS_CUDA_HDIM_64)
-            case 64: fsc::run_forward_sm90<T, 64>(p, s); return;
-#endif
-#if defined(FS_CUDA_SM90) && defined(FS_CUDA_HDIM_128)
-            case 128: fsc::run_forward_sm90<T, 128>(p, s); return;
-#endif
-            default: break;
+    const bool sm90 = use_sm90(p, info);
+    const bool done = with_head_dim(p.head_dim, [&](auto d) {
+        constexpr int D = decltype(d)::value;
+#ifdef FS_CUDA_SM90
+        if constexpr (D == 64 || D == 128) {
+            if (sm90) return fsc::run_forward_sm90<T, D>(p, s);
         }
-    }
-    dispatch_forward_generic<T>(p, s);
+#endif
+        fsc::run_forward_generic<T, D>(p, s);
+    });
+    if (!done) throw std::invalid_argument("head dim not compiled");
 }
 
 template <typename T>
 void dispatch_backward(const fsc::BwdParams& p, const DeviceInfo& info, cudaStream_t s) {
-    if (use_sm90(p, info) && fsc::sm90_backward_supports(p)) {
-        switch (p.head_dim) {
-#if defined(FS_CUDA_SM90) && defined(FS_CUDA_HDIM_64)
-            case 64: fsc::run_backward_sm90<T, 64>(p, s); return;
-#endif
-#if defined(FS_CUDA_SM90) && defined(FS_CUDA_HDIM_128)
-            case 128: fsc::run_backward_sm90<T, 128>(p, s); return;
-#endif
-            default: break;
+    const bool sm90 = use_sm90(p, info) && fsc::sm90_backward_supports(p);
+    const bool done = with_head_dim(p.head_dim, [&](auto d) {
+        constexpr int D = decltype(d)::value;
+#ifdef FS_CUDA_SM90
+        if constexpr (D == 64 || D == 128) {
+            if (sm90) return fsc::run_backward_sm90<T, D>(p, s);
         }
-    }
-    dispatch_backward_generic<T>(p, s);
+#endif
+        fsc::run_backward_generic<T, D>(p, s);
+    });
+    if (!done) throw std::invalid_argument("head dim not compiled");
 }
 
 template <typename Fn>

@@ -8,11 +8,15 @@
 #include <cuda.h>
 #include <cstdint>
 
+#include "../generic/utils.h"
+
 namespace flash_sigmoid::cuda::sm90 {
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
+// One sigmoid, one 16-bit packing and one shared-memory address for every CUDA kernel
+// (generic/utils.h).
+using generic::pack2;
+using generic::sigmoid_of_half;
+using generic::smem_addr;
 
 // --- wgmma ---------------------------------------------------------------------------------------
 
@@ -126,27 +130,6 @@ __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
 }
 __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
     asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-
-// --- conversions ---------------------------------------------------------------------------------
-
-template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
-template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-}
-template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-}
-
-// sigmoid(2x) = 0.5 + 0.5 tanh(x): one MUFU.TANH and one FMA. tanh.approx.f32 has a maximum
-// absolute error of about 2^-10.7, so sigmoid's is about 3e-4, under bf16's and fp16's rounding
-// of the probabilities that feed the second product.
-__device__ __forceinline__ float sigmoid_of_half(float half_x) {
-    float t;
-    asm("tanh.approx.f32 %0, %1;\n" : "=f"(t) : "f"(half_x));
-    return fmaf(0.5f, t, 0.5f);
 }
 
 }  // namespace flash_sigmoid::cuda::sm90

@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.List;
 
 /**
  * Writes a benchmark's result into its own section of BENCHMARKS.md, between {@code <!-- name:begin
@@ -56,5 +57,16 @@ public final class BenchmarkReport {
             text = text.stripTrailing() + "\n\n" + section + "\n";
         }
         Files.write(file, text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * Returns the median of the timings of one benchmark row.
+     *
+     * @param xs the measurements (not empty)
+     * @return the middle value, or the mean of the two middle values
+     */
+    public static double median(List<Double> xs) {
+        double[] s = xs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 }

@@ -125,11 +125,6 @@ public final class CpuAttentionBenchmark {
         return (System.nanoTime() - start) / 1e6;
     }
 
-    private static double median(List<Double> xs) {
-        double[] s = xs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
     private static String row(int t, int heads, int dim, int reps) {
         float scale = (float) (1 / Math.sqrt(dim));
         float bias = (float) -Math.log(t);
@@ -196,11 +191,11 @@ public final class CpuAttentionBenchmark {
             refNote = split == 1 ? "" : "†";
         }
         double flop = 4.0 * heads * (double) t * t * dim;
-        double a = median(aten);
-        double f = median(fused);
-        double fb = median(fusedBack);
-        double rf = median(ref);
-        double rb = median(refBack);
+        double a = BenchmarkReport.median(aten);
+        double f = BenchmarkReport.median(fused);
+        double fb = BenchmarkReport.median(fusedBack);
+        double rf = BenchmarkReport.median(ref);
+        double rb = BenchmarkReport.median(refBack);
         return String.format(
                 Locale.ROOT,
                 "| %d | %.2f ms | %.2f ms | **%.2fx** | %.0f | %.1f ms (%d)%s | %.1fx | %.1f ms (%d)%s |"

@@ -90,11 +90,6 @@ public final class CpuDecodeBenchmark {
         return (System.nanoTime() - start) / 1e6;
     }
 
-    private static double median(List<Double> xs) {
-        double[] s = xs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
     private static String row(int n, int batch, int heads, int kvHeads, int dim, int reps) {
         float scale = (float) (1 / Math.sqrt(dim));
         float bias = (float) -Math.log(n);
@@ -128,9 +123,9 @@ public final class CpuDecodeBenchmark {
                 FlashSigmoid.setCpuSplitKv(true);
             }
         }
-        double s = median(split);
-        double u = median(unsplit);
-        double a = median(aten);
+        double s = BenchmarkReport.median(split);
+        double u = BenchmarkReport.median(unsplit);
+        double a = BenchmarkReport.median(aten);
         double bytes = 2.0 * batch * n * kvHeads * dim * 4;
         return String.format(Locale.ROOT, "| %d | %.3f | %.3f | %.2fx | %.3f | %.2fx | %.1f |",
                 n, s, u, u / s, a, a / s, bytes / (s * 1e-3) / 1e9);
