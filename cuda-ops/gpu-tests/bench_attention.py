@@ -13,7 +13,6 @@ backward. "x FLASH" and "x cuDNN" are their time over ours (above 1: ours is fas
 markdown table to --out (default $OUT/bench.md, else ./bench.md).
 """
 import argparse
-import datetime
 import math
 import os
 import sys
@@ -22,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from triton.testing import do_bench
+
+from benchmarks_md import record
 
 PEAK_TFLOPS = 790.0  # a bf16 8192^3 matrix product on this H200 (FACTS.md)
 
@@ -89,36 +90,6 @@ def spread_of(values):
     return None if len(values) < 2 else 100 * (max(values) - min(values)) / min(values)
 
 
-def record(benchmarks_md, table, extra_args):
-    """Rewrites the gpu-attention section of a copy of BENCHMARKS.md into $OUT."""
-    begin, end = "<!-- gpu-attention:begin -->", "<!-- gpu-attention:end -->"
-    with open(benchmarks_md) as f:
-        text = f.read()
-    section = "\n".join([
-        begin,
-        f"## GPU attention core, bf16 ({datetime.date.today().isoformat()})",
-        "",
-        "On the GPU machine (README, section CUDA), from the repository root, with the library that",
-        "Maven built on the CPU machine; the script writes this section into $OUT/BENCHMARKS.md:",
-        "",
-        "```",
-        "cuda-ops/gpu-tests/run_all.sh --library cuda-ops/target/classes/native/linux-x86_64/libflash_sigmoid.so"
-        + (f"  # bench_attention.py {extra_args}" if extra_args else ""),
-        "```",
-        "",
-        table.rstrip(),
-        end,
-    ])
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path = os.path.join(os.environ.get("OUT") or ".", "BENCHMARKS.md")
-    with open(path, "w") as f:
-        f.write(text)
-    print("wrote", path)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("library")
@@ -184,15 +155,7 @@ def main():
         f.write(table)
     print("wrote", path)
     if args.benchmarks_md:
-        own = {"--out", "--benchmarks-md"}  # where results go, not how they were measured
-        argv, kept = sys.argv[2:], []
-        while argv:
-            a = argv.pop(0)
-            if a in own:
-                argv = argv[1:]
-            elif not any(a.startswith(o + "=") for o in own):
-                kept.append(a)
-        record(args.benchmarks_md, table, " ".join(kept))
+        record(args.benchmarks_md, "gpu-attention", "GPU attention core, bf16", "bench_attention.py", table)
     return 0 if all(r[3] != "n/a" for r in rows) else 1
 
 

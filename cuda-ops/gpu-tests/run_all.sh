@@ -5,8 +5,11 @@
 #   2. test_cuda_ops.py            the ops on CUDA tensors against float64, bad inputs, streams, CPU ops
 #   3. run_sanitizers.sh           memcheck, racecheck, initcheck, synccheck over cuda_kernel_test --small
 #   3b. test_varlen.py             forward_varlen/backward_varlen vs per-sequence runs, NaN-poisoned padding
+#   3c. test_decode.py             the split-KV decode kernel vs float64 (GQA, lengths, ALiBi, cache views)
+#   3d. test_long_context.py       16k-128k keys vs float64: the sigmoid's accuracy for weights near 1/n
 #   4. test_autograd.py            builds csrc/autograd/ against this torch; gradcheck, CUDA gradients
 #   5. bench_attention.py          ours vs SDPA FLASH and cuDNN, bf16 (bench.md, BENCHMARKS.md)
+#   6. bench_decode.py             decode step vs SDPA's backends, bf16 (decode.md, BENCHMARKS.md)
 # and prints a short summary last. Logs go to ${OUT:-/tmp/fs-gpu}. Exit status 1 if a step failed.
 #
 #   cuda-ops/gpu-tests/run_all.sh [options]
@@ -27,6 +30,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="${OUT:-/tmp/fs-gpu}"
 mkdir -p "$out"
+rm -f "$out/BENCHMARKS.md"  # the benchmarks rebuild it from the project's, section by section
 export PYTHONUNBUFFERED=1
 
 library="" kernel_test="" expect_dims="" archs="" dims="" jobs="$(nproc)" build_dir="/tmp/fs-gpu-build"
@@ -126,6 +130,8 @@ if [ $sanitizers -eq 1 ]; then
 fi
 if [ $tests -eq 1 ]; then
   TAIL_LINES=10 step "test_varlen.py" 300 "$out/varlen.log" python3 "$here/test_varlen.py" "$library"
+  TAIL_LINES=22 step "test_decode.py" 300 "$out/decode-test.log" python3 "$here/test_decode.py" "$library"
+  TAIL_LINES=14 step "test_long_context.py" 300 "$out/long-context.log" python3 "$here/test_long_context.py" "$library"
 fi
 if [ $autograd -eq 1 ]; then
   TAIL_LINES=14 step "test_autograd.py" "${AUTOGRAD_TIMEOUT:-600}" "$out/autograd.log" \
@@ -136,6 +142,9 @@ if [ $bench -eq 1 ]; then
     python3 "$here/bench_attention.py" "$library" --out "$out/bench.md" \
       --benchmarks-md "$repo/BENCHMARKS.md" ${BENCH_ARGS:-}
   [ -f "$out/bench.md" ] && cat "$out/bench.md"
+  TAIL_LINES=0 step "bench_decode.py" "${BENCH_TIMEOUT:-600}" "$out/bench-decode.log" \
+    python3 "$here/bench_decode.py" "$library" --out "$out/decode.md" --benchmarks-md "$repo/BENCHMARKS.md"
+  [ -f "$out/decode.md" ] && cat "$out/decode.md"
 fi
 
 echo

@@ -99,7 +99,8 @@ int fs_cuda_backward(const fs_attention* attn, fs_operand dout, fs_operand dq, f
                      char* message, size_t message_size);
 
 /* Which kernel family fs_cuda_forward would run for this problem on the current device:
- * "sm90" (wgmma/TMA), "generic" (mma.sync) or NULL when unsupported. For benchmarks and tests. */
+ * "decode" (split-KV, at most 16 query rows per kv head), "sm90" (wgmma/TMA), "generic" (mma.sync)
+ * or NULL when unsupported. For benchmarks and tests. */
 const char* fs_cuda_forward_kernel(const fs_attention* attn);
 
 #ifdef __cplusplus

@@ -206,6 +206,7 @@ void fill_fwd(const fs_attention* a, const fs_operand& out, const DeviceInfo& in
     p->key_lengths = a->key_lengths;
     p->is_bf16 = a->dtype == FS_BFLOAT16;
     p->num_sms = info.num_sms;
+    p->cc_major = info.major;
 }
 
 // Calls fn(std::integral_constant<int, D>{}) for the compiled head dim D equal to head_dim;
@@ -247,8 +248,12 @@ bool use_sm90(const fsc::FwdParams& p, const DeviceInfo& info) {
 template <typename T>
 void dispatch_forward(const fsc::FwdParams& p, const DeviceInfo& info, cudaStream_t s) {
     const bool sm90 = use_sm90(p, info);
+    const bool decode = fsc::decode_supports(p);
     const bool done = with_head_dim(p.head_dim, [&](auto d) {
         constexpr int D = decltype(d)::value;
+        if constexpr (D == 64 || D == 128) {
+            if (decode) return fsc::run_decode<T, D>(p, s);
+        }
 #ifdef FS_CUDA_SM90
         if constexpr (D == 64 || D == 128) {
             if (sm90) return fsc::run_forward_sm90<T, D>(p, s);
@@ -421,6 +426,7 @@ const char* fs_cuda_forward_kernel(const fs_attention* a) {
     }
     fsc::FwdParams p{};
     fill_fwd(a, fs_operand{nullptr, {0, 0, 0, 0}}, info, &p);
+    if (fsc::decode_supports(p)) return "decode";
     return use_sm90(p, info) ? "sm90" : "generic";
 }
 

@@ -19,6 +19,19 @@ void run_backward_generic(const BwdParams& params, cudaStream_t stream);
 template <typename Element, int kHeadDim>
 void run_dq_conversion(const BwdParams& params, cudaStream_t stream);
 
+// Split-KV decoding (sm_80+, mma.sync): few query rows per kv head against many keys.
+template <typename Element, int kHeadDim>
+void run_decode(const FwdParams& params, cudaStream_t stream);
+
+// Problems the decode kernel takes: Tq * (H / G) <= 16 query rows per kv head and at least 256
+// keys (below that one CTA per head is as fast), head dim 64 or 128, no keep mask (key lengths,
+// causal, ALiBi and head bias are fine). Its 16-byte loads need 16-byte aligned rows, which the
+// API layer guarantees for every operand.
+inline bool decode_supports(const FwdParams& p) {
+    return p.q_len * p.group <= 16 && p.q_len > 0 && p.k_len >= 256 && p.keep == nullptr &&
+           (p.head_dim == 64 || p.head_dim == 128);
+}
+
 // Hopper kernels (sm_90a: wgmma, TMA, warp specialisation): scalar bias, head_bias, causal, GQA.
 template <typename Element, int kHeadDim>
 void run_forward_sm90(const FwdParams& params, cudaStream_t stream);

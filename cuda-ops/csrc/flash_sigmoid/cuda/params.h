@@ -28,6 +28,7 @@ struct FwdParams {
     const int32_t* key_lengths; // (B): sequence b attends to keys [0, key_lengths[b]), or nullptr
     bool is_bf16;
     int num_sms;               // of the current device
+    int cc_major;              // its compute capability (major)
 };
 
 struct BwdParams : FwdParams {

@@ -40,26 +40,25 @@ __device__ __forceinline__ void bwd_probabilities(float (&st)[kQT][4], float sca
         }
 #pragma unroll
         for (int nt = 0; nt < kQT; ++nt) {
+            float x[2];
+            bool visible[2];
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
                 const int c = nt * 8 + e;
-                float& v = st[nt][half * 2 + e];
-                float x = fmaf(v, scale_h, bias_h);
-                if constexpr (kMode == kPlain) {
-                    v = sigmoid_of_half(x);
-                } else {
-                    bool visible = c >= lim;
-                    if constexpr (kMode == kExtended) {
-                        visible = visible || !p.causal;
-                        x -= slope_h * fabsf(static_cast<float>(c - rel));
-                        if (p.keep) {
-                            visible = visible && c < cols_valid &&
-                                      keep_col[c * p.keep_stride[2]] != 0;
-                        }
+                x[e] = fmaf(st[nt][half * 2 + e], scale_h, bias_h);
+                visible[e] = kMode == kPlain || c >= lim;
+                if constexpr (kMode == kExtended) {
+                    visible[e] = visible[e] || !p.causal;
+                    x[e] -= slope_h * fabsf(static_cast<float>(c - rel));
+                    if (p.keep) {
+                        visible[e] = visible[e] && c < cols_valid &&
+                                     keep_col[c * p.keep_stride[2]] != 0;
                     }
-                    v = visible ? sigmoid_of_half(x) : 0.0f;
                 }
             }
+            sigmoid2_of_scaled(x[0], x[1]);
+#pragma unroll
+            for (int e = 0; e < 2; ++e) st[nt][half * 2 + e] = visible[e] ? x[e] : 0.0f;
         }
     }
 }
@@ -133,7 +132,7 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) bwd_kernel(const __grid_cons
     zero_acc(acc_dv);
     float dbias = 0.0f;
     const bool extended = p.alibi_slopes != nullptr || p.keep != nullptr;
-    const float scale_h = 0.5f * p.scale;
+    const float scale_h = kSigmoidInputScale * p.scale;
     const int64_t key0 = static_cast<int64_t>(n0) + key_row + (lane >> 2);
 
     for (int it = 0; it < total; ++it) {
@@ -147,8 +146,8 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) bwd_kernel(const __grid_cons
         __syncthreads();
         const uint32_t sQs_u = smem_addr(sQ) + stage * Tr::kSmemQ * 2;
         const uint32_t sdOs_u = smem_addr(sdO) + stage * Tr::kSmemQ * 2;
-        const float bias_h = 0.5f * (p.bias + (p.head_bias ? p.head_bias[h] : 0.0f));
-        const float slope_h = p.alibi_slopes ? 0.5f * p.alibi_slopes[h] : 0.0f;
+        const float bias_h = kSigmoidInputScale * (p.bias + (p.head_bias ? p.head_bias[h] : 0.0f));
+        const float slope_h = p.alibi_slopes ? kSigmoidInputScale * p.alibi_slopes[h] : 0.0f;
 
         // S^T = K Q^T for this warp's 16 keys.
         float st[QT][4];

@@ -44,26 +44,25 @@ __device__ __forceinline__ void fwd_probabilities(float (&s)[kMT][kNT][4], float
             }
 #pragma unroll
             for (int nt = 0; nt < kNT; ++nt) {
+                float x[2];
+                bool visible[2];
 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
                     const int c = nt * 8 + e;
-                    float& v = s[mt][nt][half * 2 + e];
-                    float x = fmaf(v, scale_h, bias_h);
-                    if constexpr (kMode == kPlain) {
-                        v = sigmoid_of_half(x);
-                    } else {
-                        bool visible = c <= lim;
-                        if constexpr (kMode == kExtended) {
-                            visible = visible || !p.causal;
-                            x -= slope_h * fabsf(static_cast<float>(rel - c));
-                            if (p.keep) {
-                                visible = visible && c < cols_valid &&
-                                          keep_row[c * p.keep_stride[3]] != 0;
-                            }
+                    x[e] = fmaf(s[mt][nt][half * 2 + e], scale_h, bias_h);
+                    visible[e] = kMode == kPlain || c <= lim;
+                    if constexpr (kMode == kExtended) {
+                        visible[e] = visible[e] || !p.causal;
+                        x[e] -= slope_h * fabsf(static_cast<float>(rel - c));
+                        if (p.keep) {
+                            visible[e] = visible[e] && c < cols_valid &&
+                                         keep_row[c * p.keep_stride[3]] != 0;
                         }
-                        v = visible ? sigmoid_of_half(x) : 0.0f;
                     }
                 }
+                sigmoid2_of_scaled(x[0], x[1]);
+#pragma unroll
+                for (int e = 0; e < 2; ++e) s[mt][nt][half * 2 + e] = visible[e] ? x[e] : 0.0f;
             }
         }
     }
@@ -118,11 +117,11 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
         load_tile_async<BN, D, S, NTH>(sV, vg, p.v_row_stride, k_len_b, tid);
         cp_async_commit();
 
-        // 0.5 folded in: sigmoid(x) = 0.5 tanh(x / 2) + 0.5.
-        const float scale_h = 0.5f * p.scale;
-        const float bias_h = 0.5f * (p.bias + (p.head_bias ? p.head_bias[h] : 0.0f));
+        // The sigmoid's input scale folded into the score's scale, bias and slope.
+        const float scale_h = kSigmoidInputScale * p.scale;
+        const float bias_h = kSigmoidInputScale * (p.bias + (p.head_bias ? p.head_bias[h] : 0.0f));
         const bool extended = p.alibi_slopes != nullptr || p.keep != nullptr;
-        const float slope_h = p.alibi_slopes ? 0.5f * p.alibi_slopes[h] : 0.0f;
+        const float slope_h = p.alibi_slopes ? kSigmoidInputScale * p.alibi_slopes[h] : 0.0f;
         const int64_t row0 = static_cast<int64_t>(m0) + warp_row + (lane >> 2);
 
         constexpr int QR = Tr::kQInRegs ? D / 16 : 1;

@@ -104,16 +104,38 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
     return r;
 }
 
-// sigmoid(x) = 0.5 * tanh(x / 2) + 0.5, with the caller passing x / 2 (the halving is folded
-// into the score's scale and bias): one MUFU op and one FMA instead of ex2 + add + rcp.
-// Error: the PTX ISA bounds tanh.approx.f32 by 2^-10.987 relative, i.e. <= 2.4e-4 absolute on
-// the sigmoid; measured on an H200 over x in [-40, 40] (cuda_kernel_test prints it) the maximum
-// absolute error is 3.8e-6, relative 0.9% only where p < 1.3e-4, far below the 16-bit rounding
-// of P and dS that the products see anyway.
-__device__ __forceinline__ float sigmoid_of_half(float x_half) {
-    float t;
-    asm("tanh.approx.f32 %0, %1;\n" : "=f"(t) : "f"(x_half));
-    return fmaf(0.5f, t, 0.5f);
+// sigmoid(x) = 1 / (1 + e^-x) for y = x * kSigmoidInputScale = -x log2(e) (callers fold the
+// factor into the score's scale, bias and ALiBi slope): one ex2 and one rcp (MUFU ops), with a
+// relative error below 1e-6 for every x, so that weights far in the negative tail (ALiBi over long
+// ranges, long contexts with b = -ln n where a typical weight is 1/n) keep their precision. The
+// cheaper 0.5 tanh(x / 2) + 0.5 has an absolute error of about 4e-6, which is half of a weight
+// at n = 128k and fails float16 tolerances from n = 64k (test_long_context.py; KERNEL_NOTES).
+constexpr float kSigmoidInputScale = -1.4426950408889634f;  // -log2(e)
+
+__device__ __forceinline__ float ex2_approx(float y) {
+    float a;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(a) : "f"(y));
+    return a;
+}
+__device__ __forceinline__ float rcp_approx(float d) {
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;\n" : "=f"(r) : "f"(d));
+    return r;
+}
+
+__device__ __forceinline__ float sigmoid_of_scaled(float y) { return rcp_approx(1.f + ex2_approx(y)); }
+
+// Two sigmoids with one reciprocal: r = 1 / ((1 + a0)(1 + a1)), sigmoid_i = r (1 + a_(1-i)); three
+// MUFU ops for two weights instead of four. y is capped at 63 first (NaN passes through) so that
+// the product stays finite; the cap only lifts weights below 2^-63 (1e-19) to 2^-63.
+__device__ __forceinline__ void sigmoid2_of_scaled(float& y0, float& y1) {
+    float c0, c1;
+    asm("min.NaN.f32 %0, %1, 63.0;\n" : "=f"(c0) : "f"(y0));
+    asm("min.NaN.f32 %0, %1, 63.0;\n" : "=f"(c1) : "f"(y1));
+    const float d0 = 1.f + ex2_approx(c0), d1 = 1.f + ex2_approx(c1);
+    const float r = rcp_approx(d0 * d1);
+    y0 = r * d1;
+    y1 = r * d0;
 }
 
 // Converts two adjacent 16x8 accumulator tiles (n-tiles 2k, 2k+1) into the A fragment of a

@@ -104,16 +104,20 @@ __device__ __forceinline__ void issue_values(float (&o)[Traits::kHeadDim / 2],
 // S becomes P = sigmoid(scale S + bias) in place (float32), with the causal mask.
 template <typename Traits>
 __device__ __forceinline__ void scores_to_weights(float (&s)[Traits::kBlockN / 2],
-                                                  float scale_half, float bias_half, bool mask,
+                                                  float scale_in, float bias_in, bool mask,
                                                   int row0, int col0, int diagonal) {
 #pragma unroll
     for (int j = 0; j < Traits::kBlockN / 8; ++j) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            float w = sigmoid_of_half(fmaf(s[4 * j + e], scale_half, bias_half));
-            // Element e sits in row row0 + 8 (e / 2), column col0 + 8 j + e % 2.
-            if (mask && col0 + 8 * j + (e % 2) > row0 + 8 * (e / 2) + diagonal) w = 0.f;
-            s[4 * j + e] = w;
+        for (int e = 0; e < 4; e += 2) {
+            float w0 = fmaf(s[4 * j + e], scale_in, bias_in);
+            float w1 = fmaf(s[4 * j + e + 1], scale_in, bias_in);
+            sigmoid2_of_scaled(w0, w1);
+            // Elements e, e + 1 sit in row row0 + 8 (e / 2), columns col0 + 8 j and + 1.
+            if (mask && col0 + 8 * j > row0 + 8 * (e / 2) + diagonal) w0 = 0.f;
+            if (mask && col0 + 8 * j + 1 > row0 + 8 * (e / 2) + diagonal) w1 = 0.f;
+            s[4 * j + e] = w0;
+            s[4 * j + e + 1] = w1;
         }
     }
 }
@@ -204,8 +208,8 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
     const int row0 = m0 + wg * 64 + warp * 16 + lane / 4;  // this thread's rows: row0, row0 + 8
     const int col_in_tile = 2 * (lane % 4);
     const int diagonal = p.k_len - p.q_len;
-    const float scale_half = 0.5f * p.scale;
-    const float bias_half = 0.5f * (p.bias + (p.head_bias ? p.head_bias[h] : 0.f));
+    const float scale_in = kSigmoidInputScale * p.scale;
+    const float bias_in = kSigmoidInputScale * (p.bias + (p.head_bias ? p.head_bias[h] : 0.f));
 
     float o[kHeadDim / 2];
 #pragma unroll
@@ -245,7 +249,7 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
         wgmma_wait<0>();
         fence_registers(s);
         release(&sh.k_empty[0]);
-        scores_to_weights<Traits>(s, scale_half, bias_half,
+        scores_to_weights<Traits>(s, scale_in, bias_in,
                                   p.causal && (n + 1) * kBlockN > first_masked, row0,
                                   n * kBlockN + col_in_tile, diagonal);
         weights_to_operand<Element, Traits>(s, pa);
@@ -266,7 +270,7 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
             wgmma_wait<1>();
             fence_registers(s);
             release(&sh.k_empty[stage]);
-            scores_to_weights<Traits>(s, scale_half, bias_half,
+            scores_to_weights<Traits>(s, scale_in, bias_in,
                                       p.causal && (n + 1) * kBlockN > first_masked, row0,
                                       n * kBlockN + col_in_tile, diagonal);
             wgmma_wait<0>();

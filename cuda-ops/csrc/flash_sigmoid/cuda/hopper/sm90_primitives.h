@@ -9,13 +9,16 @@
 #include <cstdint>
 
 #include "../generic/utils.h"
+#include "../mbarrier.h"
 
 namespace flash_sigmoid::cuda::sm90 {
 
 // One sigmoid, one 16-bit packing and one shared-memory address for every CUDA kernel
 // (generic/utils.h).
 using generic::pack2;
-using generic::sigmoid_of_half;
+using generic::kSigmoidInputScale;
+using generic::sigmoid2_of_scaled;
+using generic::sigmoid_of_scaled;
 using generic::smem_addr;
 
 // --- wgmma ---------------------------------------------------------------------------------------
@@ -69,34 +72,6 @@ __device__ void mma_rs_transposed_b(float (&d)[N / 2], const uint32_t (&a)[4], u
                                     int accumulate);
 
 #include "wgmma_ops.inc"
-
-// --- mbarriers -----------------------------------------------------------------------------------
-
-__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count));
-}
-__device__ __forceinline__ void fence_barrier_init() {
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)),
-                 "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-    asm volatile(
-        "{\n"
-        ".reg .pred done;\n"
-        "WAIT_%=:\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-        "@!done bra WAIT_%=;\n"
-        "}\n" ::"r"(smem_addr(bar)),
-        "r"(parity)
-        : "memory");
-}
 
 // --- TMA -----------------------------------------------------------------------------------------
 

@@ -1,0 +1,6 @@
+// One explicit instantiation per translation unit, so the build compiles them in parallel.
+#include "../generic/decode_kernel.h"
+
+namespace flash_sigmoid::cuda {
+template void run_decode<__nv_bfloat16, 64>(const FwdParams&, cudaStream_t);
+}  // namespace flash_sigmoid::cuda
