@@ -35,8 +35,6 @@ void forward(const fs_attention* a, fs_operand out) {
     constexpr int W = VecF::kWidth;
     const int64_t d = a->head_dim;
     const int64_t dp = round_up(d, W);
-    // Columns of the score tile: a query block, or fewer when there are fewer queries (decode).
-    const int64_t brp = round_up(std::min(kQueryBlock, a->q_len), W);
     const int64_t group = a->heads / a->kv_heads;
     const int64_t blocks = (a->q_len + kQueryBlock - 1) / kQueryBlock;
     // Float32 rows with unit stride are read in place; everything else is packed per tile.
@@ -45,27 +43,34 @@ void forward(const fs_attention* a, fs_operand out) {
     const bool direct_values =
         a->dtype == FS_FLOAT32 && a->v.stride[3] == 1 && d % W == 0 && !key_padding;
 
-    // A work item is a group of query blocks: each key and value tile, once in cache, serves
-    // them all, which cuts the traffic of K and V per flop by the group size at long lengths.
-    // Decoding with GQA/MQA (few queries, several query heads per kv head) makes an item of a kv
-    // head with the blocks of all its query heads, so that K and V are read once per kv head
-    // rather than once per query head; only when a keep mask is the same for every head, since
-    // padded keys' value rows are zeroed in the shared tile.
+    // A work item is a group of query blocks of one head: each key and value tile, once in
+    // cache, serves them all, which cuts the traffic of K and V per flop at long lengths.
+    // Decoding with GQA/MQA (few queries, several query heads per kv head) instead makes an item
+    // of a kv head whose one block holds the queries of all its heads side by side (column
+    // hh * q_len + i: query i of head g * group + hh): each key and value tile is read once per kv
+    // head, not once per query head, and the score tile is as wide as the group's queries rather
+    // than one vector per head. Only when those columns fit a query block and a keep mask is the
+    // same for every head (padded keys' value rows are zeroed in the shared tile).
     const bool grouped = group > 1 && a->q_len <= kSplitKvMaxQueries &&
-                         (!a->keep || a->keep_stride[1] == 0);
-    const int64_t heads_per_item = grouped ? group : 1;
+                         group * a->q_len <= kQueryBlock && (!a->keep || a->keep_stride[1] == 0);
+    // Columns of the score tile: a query block, fewer when there are fewer queries (decode), or
+    // the group's queries.
+    const int64_t block_cols = grouped ? group * a->q_len : std::min(kQueryBlock, a->q_len);
+    const int64_t brp = round_up(block_cols, W);
     const int64_t item_heads = grouped ? a->kv_heads : a->heads;
     const int64_t groups = (blocks + kQueryBlocksPerItem - 1) / kQueryBlocksPerItem;
     const int64_t items = a->batch * item_heads * groups;
-    // Accumulator rows per block: a query block, or q_len when that is smaller.
-    const int64_t block_rows = std::min(kQueryBlock, a->q_len);
     flash_sigmoid::ThreadPool& pool = flash_sigmoid::ThreadPool::instance();
-    // With splits > 1 each item has heads_per_item blocks of q_len <= kSplitKvMaxQueries rows;
-    // split s covers keys [s * split_len, (s + 1) * split_len) and writes its rows to `partial`.
+    // With splits > 1 each item has one block of block_cols <= kQueryBlock rows; split s covers
+    // keys [s * split_len, (s + 1) * split_len) and writes its rows to `partial`.
     const int64_t splits = key_splits(a, items, pool.threads());
     const int64_t split_len = round_up((a->k_len + splits - 1) / splits, kKeyTile);
-    const int64_t item_rows = heads_per_item * a->q_len;
-    std::vector<float> partial(splits > 1 ? static_cast<size_t>(items * splits * item_rows * dp) : 0);
+    std::vector<float> partial(splits > 1 ? static_cast<size_t>(items * splits * block_cols * dp) : 0);
+    // Output row r of a block that starts at query i0 of head h: (query, head) it belongs to.
+    auto out_row = [&](int64_t h, int64_t i0, int64_t r) {
+        return grouped ? std::pair<int64_t, int64_t>{r % a->q_len, h + r / a->q_len}
+                       : std::pair<int64_t, int64_t>{i0 + r, h};
+    };
 
     pool.parallel_for(items * splits, [&](int64_t work, int) {
             const int64_t split = work % splits;
@@ -73,33 +78,43 @@ void forward(const fs_attention* a, fs_operand out) {
             const int64_t qg = item % groups;
             const int64_t item_head = (item / groups) % item_heads;
             const int64_t b = item / (groups * item_heads);
+            // The item's (first) query head and its kv head.
+            const int64_t h = grouped ? item_head * group : item_head;
             const int64_t g = grouped ? item_head : item_head / group;
             const int64_t first_block = qg * kQueryBlocksPerItem;
-            const int64_t q_blocks = std::min(kQueryBlocksPerItem, blocks - first_block);
-            // Block k of the item: query block first_block + k % q_blocks of head head_of(k).
-            const int64_t n_blocks = q_blocks * heads_per_item;
-            auto head_of = [&](int64_t k) { return grouped ? g * group + k / q_blocks : item_head; };
-            auto first_row = [&](int64_t k) { return (first_block + k % q_blocks) * kQueryBlock; };
+            const int64_t n_blocks = std::min(kQueryBlocksPerItem, blocks - first_block);
+            const HeadContext ctx = head_context(a, b, h);
 
             Scratch& s = thread_scratch();
             float* qts = s.get(0, n_blocks * d * brp);
             float* kt = s.get(1, kKeyTile * d);
             float* vt = s.get(2, kKeyTile * dp);
             float* st = s.get(3, kKeyTile * brp);
-            float* accs = s.get(4, n_blocks * block_rows * dp);
+            float* accs = s.get(4, n_blocks * kQueryBlock * dp);
             float* staging = s.get(5, kQueryBlock * d);
+            ColumnContexts columns{};
+            if (grouped) {
+                columns = {s.get(6, brp), s.get(7, brp), s.get(8, brp)};
+                column_contexts(a, h, a->q_len, block_cols, brp, columns);
+            }
 
             int64_t key_end = 0;
             for (int64_t blk = 0; blk < n_blocks; ++blk) {
-                const int64_t i0 = first_row(blk);
+                const int64_t i0 = (first_block + blk) * kQueryBlock;
                 const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
-                pack_transposed(a->dtype, a->q, b, i0, head_of(blk), rows, d, a->scale,
-                                qts + blk * d * brp, brp, staging);
-                std::fill(accs + blk * block_rows * dp, accs + (blk + 1) * block_rows * dp, 0.0f);
+                if (grouped) {
+                    std::fill(qts, qts + d * brp, 0.0f);
+                    for (int64_t hh = 0; hh < group; ++hh) {
+                        pack_transposed(a->dtype, a->q, b, 0, h + hh, rows, d, a->scale,
+                                        qts + hh * rows, brp, staging, false);
+                    }
+                } else {
+                    pack_transposed(a->dtype, a->q, b, i0, h, rows, d, a->scale,
+                                    qts + blk * d * brp, brp, staging);
+                }
+                std::fill(accs + blk * kQueryBlock * dp, accs + (blk + 1) * kQueryBlock * dp, 0.0f);
                 key_end = std::max(key_end, visible_key_end(a, b, i0, rows));
             }
-            // Padded keys are the same for every head of the item (see `grouped`).
-            const HeadContext ctx0 = head_context(a, b, head_of(0));
             const int64_t key_begin = split * split_len;
             if (splits > 1) key_end = std::min(key_end, key_begin + split_len);
 
@@ -124,58 +139,61 @@ void forward(const fs_attention* a, fs_operand out) {
                     pack_rows(a->dtype, a->v, b, j0, g, tile_keys, d, vt, dp);
                     // A padded key must not leak a non-finite value through 0 * v.
                     for (int64_t r = 0; r < tile_keys; ++r) {
-                        if (key_padded(ctx0, j0 + r)) std::fill(vt + r * dp, vt + (r + 1) * dp, 0.0f);
+                        if (key_padded(ctx, j0 + r)) std::fill(vt + r * dp, vt + (r + 1) * dp, 0.0f);
                     }
                     v_rows = vt;
                     v_ld = dp;
                 }
                 for (int64_t blk = 0; blk < n_blocks; ++blk) {
-                    const int64_t i0 = first_row(blk);
+                    const int64_t i0 = (first_block + blk) * kQueryBlock;
                     const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
-                    const HeadContext ctx = head_context(a, b, head_of(blk));
                     // Causal: this block sees keys [0, visible), maybe only part of the tile.
                     const int64_t keys =
                         std::min(tile_keys, visible_key_end(a, b, i0, rows) - j0);
                     if (keys <= 0) continue;
-                    // S^T (keys x queries) = K Q^T, scale folded into Q^T.
+                    // S^T (keys x columns) = K Q^T, scale folded into Q^T.
                     gemm<kScoreRows, kScoreVecs>(keys, brp, d, k_rows, k_rs, 1, qts + blk * d * brp,
                                                  brp, st, brp, false);
-                    scores_to_weights(ctx, j0, keys, i0, rows, st, brp);
-                    // O (queries x D) += P V, reading P from the transposed tile.
-                    gemm<kOutRows, kOutVecs>(rows, dp, keys, st, 1, brp, v_rows, v_ld,
-                                             accs + blk * block_rows * dp, dp, true);
+                    if (grouped) {
+                        grouped_scores_to_weights(a, b, a->q_len, j0, keys, block_cols, columns, st, brp);
+                    } else {
+                        scores_to_weights(ctx, j0, keys, i0, rows, st, brp);
+                    }
+                    // O (columns x D) += P V, reading P from the transposed tile.
+                    gemm<kOutRows, kOutVecs>(grouped ? block_cols : rows, dp, keys, st, 1, brp,
+                                             v_rows, v_ld, accs + blk * kQueryBlock * dp, dp, true);
                 }
             }
             if (splits > 1) {
-                // One block of q_len rows per head: the accumulators are (head, row) contiguous.
-                std::copy(accs, accs + item_rows * dp, partial.data() + work * item_rows * dp);
+                std::copy(accs, accs + block_cols * dp, partial.data() + work * block_cols * dp);
                 return;
             }
             for (int64_t blk = 0; blk < n_blocks; ++blk) {
-                const int64_t i0 = first_row(blk);
-                const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
-                const float* acc = accs + blk * block_rows * dp;
+                const int64_t i0 = (first_block + blk) * kQueryBlock;
+                const int64_t rows = grouped ? block_cols : std::min(kQueryBlock, a->q_len - i0);
+                const float* acc = accs + blk * kQueryBlock * dp;
                 for (int64_t r = 0; r < rows; ++r) {
-                    store_row(a->dtype, out.data, offset4(out, b, i0 + r, head_of(blk)),
-                              out.stride[3], d, acc + r * dp);
+                    const auto [i, head] = out_row(h, i0, r);
+                    store_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d,
+                              acc + r * dp);
                 }
             }
         });
     if (splits == 1) return;
-    // The sum of the splits' partial outputs (one block per item: groups == 1 here).
+    // The sum of the splits' partial outputs, one item (one block: groups == 1) at a time.
     pool.parallel_for(items, [&](int64_t item, int) {
         const int64_t item_head = item % item_heads;
         const int64_t b = item / item_heads;
+        const int64_t h = grouped ? item_head * group : item_head;
         float* sum = thread_scratch().get(5, dp);
-        for (int64_t row = 0; row < item_rows; ++row) {
-            const int64_t h = grouped ? item_head * group + row / a->q_len : item_head;
-            const int64_t r = row % a->q_len;
+        for (int64_t r = 0; r < block_cols; ++r) {
             std::fill(sum, sum + dp, 0.0f);
             for (int64_t split = 0; split < splits; ++split) {
-                const float* part = partial.data() + ((item * splits + split) * item_rows + row) * dp;
+                const float* part = partial.data() + ((item * splits + split) * block_cols + r) * dp;
                 for (int64_t e = 0; e < dp; ++e) sum[e] += part[e];
             }
-            store_row(a->dtype, out.data, offset4(out, b, r, h), out.stride[3], d, sum);
+            const auto [i, head] = out_row(h, 0, r);
+            store_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d, sum);
         }
     });
 }

@@ -55,7 +55,7 @@ inline void pack_rows(fs_dtype dtype, const fs_operand& x, int64_t b, int64_t t0
 // the transpose then writes dst contiguously, which is much cheaper than scattered stores.
 inline void pack_transposed(fs_dtype dtype, const fs_operand& x, int64_t b, int64_t t0,
                             int64_t head, int64_t rows, int64_t d, float factor, float* dst,
-                            int64_t ld, float* staging) {
+                            int64_t ld, float* staging, bool zero_rest = true) {
     const float* src;
     int64_t src_rs;
     if (dtype == FS_FLOAT32 && x.stride[3] == 1) {
@@ -71,7 +71,7 @@ inline void pack_transposed(fs_dtype dtype, const fs_operand& x, int64_t b, int6
     for (int64_t c = 0; c < d; ++c) {
         float* out = dst + c * ld;
         for (int64_t r = 0; r < rows; ++r) out[r] = factor * src[r * src_rs + c];
-        std::fill(out + rows, out + ld, 0.0f);
+        if (zero_rest) std::fill(out + rows, out + ld, 0.0f);
     }
 }
 
@@ -139,6 +139,62 @@ inline void scores_to_weights(const HeadContext& c, int64_t j0, int64_t key_rows
                                   j * a->keep_stride[3];
             for (int64_t i = hidden; i < cols; ++i) {
                 if (keep[(i0 + i) * a->keep_stride[2]] == 0) row[i] = 0.0f;
+            }
+        }
+    }
+}
+
+// The per-column constants of a score tile whose columns are (head, query) pairs: GQA decoding
+// puts the queries of every head of a kv head's group side by side, column c = hh * q_len + i for
+// query i of head first_head + hh. Columns past `cols` get values that keep them finite.
+struct ColumnContexts {
+    float* bias;   // scalar bias plus the column's head bias
+    float* slope;  // ALiBi slope of the column's head
+    float* query;  // i + diag as a float: key j's ALiBi distance is |query - j|, causal hides j > query
+};
+inline void column_contexts(const fs_attention* a, int64_t first_head, int64_t q_len, int64_t cols,
+                            int64_t padded, ColumnContexts c) {
+    for (int64_t col = 0; col < padded; ++col) {
+        const bool real = col < cols;
+        const int64_t h = first_head + (real ? col / q_len : 0);
+        c.bias[col] = real ? a->bias + (a->head_bias ? a->head_bias[h] : 0.0f) : 0.0f;
+        c.slope[col] = real && a->alibi_slopes ? a->alibi_slopes[h] : 0.0f;
+        c.query[col] = static_cast<float>(real ? col % q_len + a->k_len - a->q_len : 0);
+    }
+}
+
+// scores_to_weights for such a tile (keys j0.. by `cols` columns, row stride ld): the same weights,
+// each column with its own head's bias and slope. A keep mask here is the same for every head.
+inline void grouped_scores_to_weights(const fs_attention* a, int64_t b, int64_t q_len, int64_t j0,
+                                      int64_t key_rows, int64_t cols, const ColumnContexts& c,
+                                      float* st, int64_t ld) {
+    constexpr int W = VecF::kWidth;
+    const int64_t padded = round_up(cols, W);
+    const bool alibi = a->alibi_slopes != nullptr;
+    for (int64_t r = 0; r < key_rows; ++r) {
+        const int64_t j = j0 + r;
+        float* row = st + r * ld;
+        const bool padding_key = a->keep && a->keep_stride[2] == 0 &&
+                                 a->keep[b * a->keep_stride[0] + j * a->keep_stride[3]] == 0;
+        if (padding_key) {
+            std::fill(row, row + padded, 0.0f);
+            continue;
+        }
+        const VecF key = VecF::broadcast(static_cast<float>(j));
+        for (int64_t i = 0; i < padded; i += W) {
+            VecF s = VecF::load(row + i) + VecF::load(c.bias + i);
+            if (alibi) s = s - VecF::load(c.slope + i) * vabs(VecF::load(c.query + i) - key);
+            sigmoid(s).store(row + i);
+        }
+        if (a->causal || (a->keep && a->keep_stride[2] != 0)) {
+            for (int64_t col = 0; col < cols; ++col) {
+                const int64_t i = col % q_len;
+                bool visible = !a->causal || j <= i + a->k_len - a->q_len;
+                if (visible && a->keep && a->keep_stride[2] != 0) {
+                    visible = a->keep[b * a->keep_stride[0] + i * a->keep_stride[2] +
+                                      j * a->keep_stride[3]] != 0;
+                }
+                if (!visible) row[col] = 0.0f;
             }
         }
     }
