@@ -35,9 +35,6 @@ namespace flash_sigmoid::cuda::generic {
 
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeStepKeys = 16;
-// P is scaled by 2^15 before its 16-bit rounding and the output by 2^-15: weights of long
-// contexts (about 1/n) would otherwise sit in float16's subnormal range and lose digits.
-constexpr float kDecodeWeightScale = 32768.f;
 
 // Resident CTAs per multiprocessor the launch bounds ask for (registers before sm_90, the ring's
 // shared memory on sm_90); the launcher asks the occupancy API for the real count.
@@ -165,11 +162,10 @@ __device__ __forceinline__ void compute_step(const DecodeStep<D>& st,
                 w[e] = fmaf(s[n][2 * rt + e], scale_in, rows.bias[rt]);
                 w[e] -= rows.slope[rt] * fabsf(static_cast<float>(rows.pos[rt] - j));
             }
-            sigmoid2_of_scaled(w[0], w[1]);
+            sigmoid2_of_scaled(w[0], w[1], kWeightUnit);  // weights x kWeightScale (utils.h)
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
-                const int j = key0 + 8 * n + 2 * t + e;
-                w[e] = j <= rows.limit[rt] ? w[e] * kDecodeWeightScale : 0.f;
+                if (key0 + 8 * n + 2 * t + e > rows.limit[rt]) w[e] = 0.f;
             }
             pb[rt][n] = pack2<T>(w[0], w[1]);
         }
@@ -360,7 +356,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, decode_ctas_per_sm(D))
         if (direct) {
             const int tq = r / p.group, h = g_kv * p.group + r % p.group;
             static_cast<T*>(p.o)[b * p.o_batch_stride + tq * p.o_row_stride + h * p.o_head_stride + d] =
-                static_cast<T>(sum * (1.f / kDecodeWeightScale));
+                static_cast<T>(sum * kWeightUnit);
         } else {
             const int64_t slot = (static_cast<int64_t>(b) * p.kv_heads + g_kv) * gridDim.x + split;
             partial[(slot * rows + r) * D + d] = sum;
@@ -399,11 +395,10 @@ __global__ void __launch_bounds__(D / 4 * kCombineGroups)
         const int tq = r / p.group, h = g_kv * p.group + r % p.group;
         T* out = static_cast<T*>(p.o) + b * p.o_batch_stride + tq * p.o_row_stride +
                  h * p.o_head_stride + col;
-        constexpr float kUnscale = 1.f / kDecodeWeightScale;
-        out[0] = static_cast<T>(acc.x * kUnscale);
-        out[1] = static_cast<T>(acc.y * kUnscale);
-        out[2] = static_cast<T>(acc.z * kUnscale);
-        out[3] = static_cast<T>(acc.w * kUnscale);
+        out[0] = static_cast<T>(acc.x * kWeightUnit);
+        out[1] = static_cast<T>(acc.y * kWeightUnit);
+        out[2] = static_cast<T>(acc.z * kWeightUnit);
+        out[3] = static_cast<T>(acc.w * kWeightUnit);
     }
 }
 

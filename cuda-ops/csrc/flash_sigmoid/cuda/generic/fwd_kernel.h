@@ -13,7 +13,8 @@ namespace flash_sigmoid::cuda::generic {
 // products with V are exactly 0.
 enum ScoreMode { kPlain = 0, kCausal = 1, kExtended = 2 };
 
-// s <- sigmoid(scale * s + bias) in place for a warp's kMT x 16 rows and kNT x 8 columns.
+// s <- sigmoid(scale * s + bias) * kWeightScale in place for a warp's kMT x 16 rows and kNT x 8
+// columns.
 // row0: query row of fragment row g (m-tile 0); n0: first key of the block. Masks are tested
 // on block-local column numbers against one per-row limit, so the compile-time column offsets
 // stay immediates (64-bit indices per element would cost dozens of registers).
@@ -60,7 +61,7 @@ __device__ __forceinline__ void fwd_probabilities(float (&s)[kMT][kNT][4], float
                         }
                     }
                 }
-                sigmoid2_of_scaled(x[0], x[1]);
+                sigmoid2_of_scaled(x[0], x[1], kWeightUnit);  // weights x kWeightScale
 #pragma unroll
                 for (int e = 0; e < 2; ++e) s[mt][nt][half * 2 + e] = visible[e] ? x[e] : 0.0f;
             }
@@ -221,7 +222,7 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
 
     // Stage O through sQ (free after the last barrier) for 16-byte coalesced stores.
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) acc_to_smem<T, DT>(sQ, S, warp_row + mt * 16, 0, acc_o[mt], 1.0f, lane);
+    for (int mt = 0; mt < MT; ++mt) acc_to_smem<T, DT>(sQ, S, warp_row + mt * 16, 0, acc_o[mt], kWeightUnit, lane);
     __syncthreads();
     store_tile<BM, D, S, NTH>(og, p.o_row_stride, sQ, p.q_len - m0, tid);
 }

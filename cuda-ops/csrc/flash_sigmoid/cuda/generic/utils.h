@@ -123,16 +123,27 @@ __device__ __forceinline__ float rcp_approx(float d) {
     return r;
 }
 
-__device__ __forceinline__ float sigmoid_of_scaled(float y) { return rcp_approx(1.f + ex2_approx(y)); }
+// The forward kernels take the weights times kWeightScale (unit = 1 / kWeightScale below, free:
+// 1 / (unit (1 + a)) is one FMA and the reciprocal) and scale the output back: weights near 1/n
+// of long contexts would otherwise be float16 subnormals (below 6.1e-5) when P is rounded for P V,
+// and lose digits. 2^15 keeps the largest weight (1) under float16's 65504.
+constexpr float kWeightScale = 32768.f;
+constexpr float kWeightUnit = 1.f / kWeightScale;
 
-// Two sigmoids with one reciprocal: r = 1 / ((1 + a0)(1 + a1)), sigmoid_i = r (1 + a_(1-i)); three
-// MUFU ops for two weights instead of four. y is capped at 63 first (NaN passes through) so that
-// the product stays finite; the cap only lifts weights below 2^-63 (1e-19) to 2^-63.
-__device__ __forceinline__ void sigmoid2_of_scaled(float& y0, float& y1) {
+// sigmoid(x) / unit.
+__device__ __forceinline__ float sigmoid_of_scaled(float y, float unit = 1.f) {
+    return rcp_approx(fmaf(unit, ex2_approx(y), unit));
+}
+
+// Two sigmoids (each / unit) with one reciprocal: r = 1 / (d0 d1), d_i = unit (1 + a_i),
+// sigmoid_i / unit = r d_(1-i); three MUFU ops for two weights instead of four. y is capped at 63
+// first (NaN passes through) so that the product stays finite; the cap only lifts weights below
+// 2^-63 (1e-19) to 2^-63.
+__device__ __forceinline__ void sigmoid2_of_scaled(float& y0, float& y1, float unit = 1.f) {
     float c0, c1;
     asm("min.NaN.f32 %0, %1, 63.0;\n" : "=f"(c0) : "f"(y0));
     asm("min.NaN.f32 %0, %1, 63.0;\n" : "=f"(c1) : "f"(y1));
-    const float d0 = 1.f + ex2_approx(c0), d1 = 1.f + ex2_approx(c1);
+    const float d0 = fmaf(unit, ex2_approx(c0), unit), d1 = fmaf(unit, ex2_approx(c1), unit);
     const float r = rcp_approx(d0 * d1);
     y0 = r * d1;
     y1 = r * d0;

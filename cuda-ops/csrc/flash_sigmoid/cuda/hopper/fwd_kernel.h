@@ -101,7 +101,7 @@ __device__ __forceinline__ void issue_values(float (&o)[Traits::kHeadDim / 2],
     }
 }
 
-// S becomes P = sigmoid(scale S + bias) in place (float32), with the causal mask.
+// S becomes P = sigmoid(scale S + bias) x kWeightScale in place (float32), with the causal mask.
 template <typename Traits>
 __device__ __forceinline__ void scores_to_weights(float (&s)[Traits::kBlockN / 2],
                                                   float scale_in, float bias_in, bool mask,
@@ -112,7 +112,7 @@ __device__ __forceinline__ void scores_to_weights(float (&s)[Traits::kBlockN / 2
         for (int e = 0; e < 4; e += 2) {
             float w0 = fmaf(s[4 * j + e], scale_in, bias_in);
             float w1 = fmaf(s[4 * j + e + 1], scale_in, bias_in);
-            sigmoid2_of_scaled(w0, w1);
+            sigmoid2_of_scaled(w0, w1, kWeightUnit);  // weights x kWeightScale (utils.h)
             // Elements e, e + 1 sit in row row0 + 8 (e / 2), columns col0 + 8 j and + 1.
             if (mask && col0 + 8 * j > row0 + 8 * (e / 2) + diagonal) w0 = 0.f;
             if (mask && col0 + 8 * j + 1 > row0 + 8 * (e / 2) + diagonal) w1 = 0.f;
@@ -306,7 +306,7 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
 #pragma unroll
         for (int j = 0; j < kHeadDim / 8; ++j) {
             *reinterpret_cast<uint32_t*>(dst + 8 * j) =
-                pack2<Element>(o[4 * j + 2 * half], o[4 * j + 2 * half + 1]);
+                pack2<Element>(o[4 * j + 2 * half] * kWeightUnit, o[4 * j + 2 * half + 1] * kWeightUnit);
         }
     }
 }

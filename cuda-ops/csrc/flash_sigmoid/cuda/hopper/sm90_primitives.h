@@ -19,6 +19,7 @@ using generic::pack2;
 using generic::kSigmoidInputScale;
 using generic::sigmoid2_of_scaled;
 using generic::sigmoid_of_scaled;
+using generic::kWeightUnit;
 using generic::smem_addr;
 
 // --- wgmma ---------------------------------------------------------------------------------------
