@@ -328,7 +328,7 @@ bool run_case(const Case& c, std::mt19937& rng, Worst& worst) {
                           rel_error(gk.download(c.dtype), rk), rel_error(gv.download(c.dtype), rv),
                           bias_error(gb, rb, rb_abs)};
         // Inputs are exact in the dtype; errors come from 16-bit P and dS operands, fp32
-        // accumulation, the tanh.approx sigmoid and the rounding of the outputs.
+        // accumulation, the ex2/rcp sigmoid and the rounding of the outputs.
         const double tol = c.dtype == FS_BFLOAT16 ? 1e-2 : 3e-3;
         const double tols[5] = {tol, tol, tol, tol, tol};
         const char* names[5] = {"out", "dq", "dk", "dv", "dbias"};

@@ -24,7 +24,7 @@ template <typename Element, int kHeadDim>
 void run_decode(const FwdParams& params, cudaStream_t stream);
 
 // Problems the decode kernel takes: Tq * (H / G) <= 16 query rows per kv head and at least 256
-// keys (below that one CTA per head is as fast), head dim 64 or 128, no keep mask (key lengths,
+// keys (a threshold chosen, not tuned), head dim 64 or 128, no keep mask (key lengths,
 // causal, ALiBi and head bias are fine). Its 16-byte loads need 16-byte aligned rows, which the
 // API layer guarantees for every operand.
 inline bool decode_supports(const FwdParams& p) {
