@@ -16,18 +16,28 @@ import ai.djl.ndarray.types.Shape;
  * <p>Keys are cached after QK-norm and RoPE, at their absolute positions; the block places new
  * queries and keys after the cached ones. The cache belongs to the manager it was created with;
  * close it (or that manager) to free it.
+ *
+ * <p>Sequences of different lengths decode together when their prompts are left-padded: the first
+ * call passes {@code [X, mask]} with a key-padding mask (B, T) that is 0 on the padding, the cache
+ * remembers which positions hold padding, and every later call masks them. All sequences then
+ * end at the same position, so each new token is appended at one position for the whole batch,
+ * and RoPE, ALiBi and causal masking, which depend on distances between positions only, give
+ * every sequence the outputs it has when decoded alone.
  */
 public final class KvCache implements AutoCloseable {
 
     private final NDArray keys;
     private final NDArray values;
+    private final NDArray keep; // (B, maxLength): 1 where a position holds a token, 0 for padding
     private final long batch;
     private final int maxLength;
     private int length;
+    private boolean padded;
 
-    private KvCache(NDArray keys, NDArray values, int maxLength) {
+    private KvCache(NDArray keys, NDArray values, NDArray keep, int maxLength) {
         this.keys = keys;
         this.values = values;
+        this.keep = keep;
         this.batch = keys.getShape().get(0);
         this.maxLength = maxLength;
     }
@@ -63,7 +73,10 @@ public final class KvCache implements AutoCloseable {
         }
         Shape shape = new Shape(batch, maxLength, block.getKvHeadCount(), block.getHeadDim());
         return new KvCache(
-                manager.zeros(shape, dataType), manager.zeros(shape, dataType), maxLength);
+                manager.zeros(shape, dataType),
+                manager.zeros(shape, dataType),
+                manager.zeros(new Shape(batch, maxLength), DataType.FLOAT32),
+                maxLength);
     }
 
     /**
@@ -93,9 +106,19 @@ public final class KvCache implements AutoCloseable {
         return batch;
     }
 
+    /**
+     * Returns whether any cached position holds padding (a left-padded batch).
+     *
+     * @return true once a key-padding mask with a 0 was appended
+     */
+    public boolean hasPadding() {
+        return padded;
+    }
+
     /** Empties the cache (the arrays stay allocated). */
     public void reset() {
         length = 0;
+        padded = false;
     }
 
     /**
@@ -103,8 +126,9 @@ public final class KvCache implements AutoCloseable {
      *
      * @param newKeys (B, T, G, D)
      * @param newValues (B, T, G, D)
+     * @param newKeep (B, T), nonzero where the position holds a token; null when all do
      */
-    void append(NDArray newKeys, NDArray newValues) {
+    void append(NDArray newKeys, NDArray newValues, NDArray newKeep) {
         Shape shape = newKeys.getShape();
         long t = shape.get(1);
         if (shape.get(0) != batch
@@ -126,10 +150,35 @@ public final class KvCache implements AutoCloseable {
                             + maxLength
                             + "; reset the cache or create a larger one");
         }
+        if (newKeep != null && !newKeep.getShape().equals(new Shape(batch, t))) {
+            throw new IllegalArgumentException(
+                    "KV cache: the key-padding mask of the new positions must have shape ("
+                            + batch
+                            + ", "
+                            + t
+                            + "), got "
+                            + newKeep.getShape());
+        }
         NDIndex at = new NDIndex(":, {}:{}", length, length + t);
         keys.set(at, newKeys.toType(keys.getDataType(), false));
         values.set(at, newValues.toType(values.getDataType(), false));
+        if (newKeep == null) {
+            keep.set(at, 1f);
+        } else {
+            NDArray present = newKeep.neq(0);
+            keep.set(at, present.toType(DataType.FLOAT32, false));
+            padded |= !present.all().getBoolean();
+        }
         length += (int) t;
+    }
+
+    /**
+     * Returns which filled positions hold tokens, or null when all do.
+     *
+     * @return (B, length) of 1 and 0, a view of the cache, or null
+     */
+    NDArray keep() {
+        return padded ? keep.get(new NDIndex(":, 0:{}", length)) : null;
     }
 
     /**
@@ -155,5 +204,6 @@ public final class KvCache implements AutoCloseable {
     public void close() {
         keys.close();
         values.close();
+        keep.close();
     }
 }

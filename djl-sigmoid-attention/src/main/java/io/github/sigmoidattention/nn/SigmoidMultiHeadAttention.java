@@ -61,7 +61,10 @@ import java.util.List;
  * after the append), read in place. Queries and new keys sit at RoPE positions {@code offset +
  * cached + i}, and causal masking and ALiBi see the cached keys before them, so a prompt run at
  * once and then one position per call gives the outputs of running the whole sequence at once.
- * T = 1 is a decode step; small T serves speculative decoding.
+ * T = 1 is a decode step; small T serves speculative decoding. With the cache the call may also
+ * take {@code [X, mask]}, a key-padding mask (B, T) of the new positions: a batch of left-padded
+ * prompts, whose padding every later call masks (see {@link KvCache}); the sequence-length bias
+ * -ln F is refused then, since F would count the padding.
  */
 // Tensor dimensions are named as in the paper: B, T, F, E, H, G, D.
 @SuppressWarnings({"LocalVariableName", "ParameterName"})
@@ -377,11 +380,20 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             q = Positions.applyRope(q, offset + F - T, ropeBase);
             k = Positions.applyRope(k, offset, ropeBase);
         }
+        NDArray mask = in.mask;
         if (cache != null) {
-            cache.append(k, v);
+            cache.append(k, v, in.mask);
             k = cache.keys();
             v = cache.values();
             F = cache.getLength();
+            mask = cache.keep();
+            if (mask != null && headBias == null && bias.getKind() == SigmoidBias.Kind.NEG_LOG_LENGTH) {
+                throw new IllegalArgumentException(
+                        KV_CACHE
+                                + ": the sequence-length bias -ln F would count the padding of a"
+                                + " padded batch; decode padded batches with a constant, negLog(n)"
+                                + " or learned bias");
+            }
         }
 
         NDArray perHeadBias =
@@ -399,7 +411,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                         perHeadBias,
                         causal,
                         alibiSlopes,
-                        keepMask(in.mask, B, T, F));
+                        keepMask(mask, B, T, F));
         NDArray heads =
                 useFusedKernel(call, training)
                         ? FusedSigmoidAttention.attend(call)
@@ -475,9 +487,16 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             throw new IllegalArgumentException(
                     KV_CACHE + ": the cache serves inference only, not training");
         }
-        if (in.key != in.query || in.mask != null) {
+        if (in.key != in.query) {
             throw new IllegalArgumentException(
-                    KV_CACHE + ": the cache takes self-attention inputs [X] without a mask");
+                    KV_CACHE + ": the cache takes self-attention inputs [X] or [X, mask]");
+        }
+        if (in.mask != null && in.mask.getShape().dimension() != 2) {
+            throw new IllegalArgumentException(
+                    KV_CACHE
+                            + ": with the cache a mask is a key-padding mask (B, T) of the new"
+                            + " positions, got shape "
+                            + in.mask.getShape());
         }
         if (cache.getBatch() != in.batch) {
             throw new IllegalArgumentException(

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
@@ -79,6 +80,94 @@ class KvCacheTest {
         }
     }
 
+    /**
+     * A batch of left-padded prompts of different lengths (garbage in the padding), then decode
+     * steps for the whole batch, gives each sequence the outputs it has when decoded alone.
+     */
+    @Test
+    void paddedBatchDecodesLikeEachSequenceAlone() {
+        long base = System.nanoTime();
+        for (int n = 0; n < 8; n++) {
+            Random r = new Random(base + n);
+            int h = new int[] {2, 4}[r.nextInt(2)];
+            int g = r.nextBoolean() ? h / 2 : h;
+            int d = 2 * (2 + r.nextInt(6));
+            int batch = 2 + r.nextInt(2);
+            int steps = 1 + r.nextInt(4);
+            int[] prompt = new int[batch];
+            int longest = 0;
+            for (int b = 0; b < batch; b++) {
+                prompt[b] = 1 + r.nextInt(12);
+                longest = Math.max(longest, prompt[b]);
+            }
+            AttentionKernel kernel = r.nextBoolean() ? AttentionKernel.FUSED : AttentionKernel.REFERENCE;
+            boolean learned = r.nextInt(3) == 0;
+            SigmoidMultiHeadAttention block =
+                    SigmoidMultiHeadAttention.builder()
+                            .setEmbeddingSize(h * d)
+                            .setHeadCount(h)
+                            .optKvHeadCount(g)
+                            .optCausal(true)
+                            .optRope(r.nextBoolean())
+                            .optAlibi(r.nextBoolean())
+                            .optQkNorm(QkNorm.values()[r.nextInt(3)])
+                            .optBias(learned ? SigmoidBias.learned(-2f) : SigmoidBias.constant(-1.5f))
+                            .optKernel(kernel)
+                            .build();
+            String what = String.format("seed=%d B=%d prompts=%s steps=%d H=%d G=%d D=%d %s%s", base + n,
+                    batch, java.util.Arrays.toString(prompt), steps, h, g, d, kernel, learned ? " learned" : "");
+            try (NDManager m = NDManager.newBaseManager()) {
+                block.initialize(m, DataType.FLOAT32, new Shape(1, longest, h * d));
+                ParameterStore ps = new ParameterStore(m, false);
+                NDArray[] tokens = new NDArray[batch];
+                NDArray[] alone = new NDArray[batch];
+                for (int b = 0; b < batch; b++) {
+                    tokens[b] = m.randomNormal(new Shape(1, prompt[b] + steps, h * d));
+                    KvCache cache = KvCache.create(block, m, 1, prompt[b] + steps, DataType.FLOAT32);
+                    PairList<String, Object> params = new PairList<>();
+                    params.add(SigmoidMultiHeadAttention.KV_CACHE, cache);
+                    NDList outputs = new NDList();
+                    outputs.add(block.forward(ps, new NDList(tokens[b].get(new NDIndex(":, 0:{}", prompt[b]))),
+                            false, params).head());
+                    for (int s2 = 0; s2 < steps; s2++) {
+                        NDArray step = tokens[b].get(new NDIndex(":, {}:{}", prompt[b] + s2, prompt[b] + s2 + 1));
+                        outputs.add(block.forward(ps, new NDList(step), false, params).head());
+                    }
+                    alone[b] = NDArrays.concat(outputs, 1);
+                }
+                // The batch: prompts left-padded to the longest with random values, then the steps.
+                NDArray padded = m.randomNormal(new Shape(batch, longest, h * d));
+                NDArray mask = m.zeros(new Shape(batch, longest));
+                for (int b = 0; b < batch; b++) {
+                    NDIndex rows = new NDIndex("{}, {}:", b, longest - prompt[b]);
+                    padded.set(rows, tokens[b].get(new NDIndex("0, 0:{}", prompt[b])));
+                    mask.set(rows, 1f);
+                }
+                KvCache cache = KvCache.create(block, m, batch, longest + steps, DataType.FLOAT32);
+                PairList<String, Object> params = new PairList<>();
+                params.add(SigmoidMultiHeadAttention.KV_CACHE, cache);
+                NDArray prefill = block.forward(ps, new NDList(padded, mask), false, params).head();
+                assertEquals(java.util.Arrays.stream(prompt).min().getAsInt() < longest, cache.hasPadding(), what);
+                NDList stepOutputs = new NDList();
+                for (int s2 = 0; s2 < steps; s2++) {
+                    NDList rows = new NDList();
+                    for (int b = 0; b < batch; b++) {
+                        rows.add(tokens[b].get(new NDIndex(":, {}:{}", prompt[b] + s2, prompt[b] + s2 + 1)));
+                    }
+                    stepOutputs.add(block.forward(ps, new NDList(NDArrays.concat(rows, 0)), false, params).head());
+                }
+                NDArray steps2 = NDArrays.concat(stepOutputs, 1);
+                for (int b = 0; b < batch; b++) {
+                    NDArray got = NDArrays.concat(new NDList(
+                            prefill.get(new NDIndex("{}:{}, {}:", b, b + 1, longest - prompt[b])),
+                            steps2.get(new NDIndex("{}:{}", b, b + 1))), 1);
+                    double error = TestArrays.relativeError(TestArrays.values(got), TestArrays.values(alone[b]));
+                    assertTrue(error < 1e-5, what + " sequence " + b + ": relative error " + error);
+                }
+            }
+        }
+    }
+
     @Test
     void misuseIsRejected() {
         SigmoidMultiHeadAttention block =
@@ -98,10 +187,26 @@ class KvCacheTest {
                     IllegalArgumentException.class,
                     () -> block.forward(ps, new NDList(m.randomNormal(new Shape(2, 1, 8))), false, params));
             assertTrue(e.getMessage().contains("holds 1 sequences"), e.getMessage());
+            cache.reset();
             e = assertThrows(
                     IllegalArgumentException.class,
-                    () -> block.forward(ps, new NDList(x, m.ones(new Shape(1, 3))), false, params));
-            assertTrue(e.getMessage().contains("without a mask"), e.getMessage());
+                    () -> block.forward(ps, new NDList(x, m.ones(new Shape(1, 3, 3))), false, params));
+            assertTrue(e.getMessage().contains("key-padding mask (B, T)"), e.getMessage());
+            SigmoidMultiHeadAttention lengthBias =
+                    SigmoidMultiHeadAttention.builder()
+                            .setEmbeddingSize(8)
+                            .setHeadCount(2)
+                            .optBias(SigmoidBias.negLogLength())
+                            .build();
+            lengthBias.initialize(m, DataType.FLOAT32, new Shape(1, 3, 8));
+            KvCache other = KvCache.create(lengthBias, m, 1, 4, DataType.FLOAT32);
+            PairList<String, Object> otherParams = new PairList<>();
+            otherParams.add(SigmoidMultiHeadAttention.KV_CACHE, other);
+            NDArray padding = m.create(new float[] {0, 1, 1}, new Shape(1, 3));
+            e = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> lengthBias.forward(ps, new NDList(x, padding), false, otherParams));
+            assertTrue(e.getMessage().contains("would count the padding"), e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> KvCache.create(block, m, 0, 4, DataType.FLOAT32));
             assertThrows(IllegalArgumentException.class, () -> KvCache.create(block, m, 1, 0, DataType.FLOAT32));
         }
