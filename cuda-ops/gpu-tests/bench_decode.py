@@ -25,18 +25,11 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks_md import record
+from reference import cuda_kernels_run
 
 BACKENDS = [("FLASH", SDPBackend.FLASH_ATTENTION), ("EFFICIENT", SDPBackend.EFFICIENT_ATTENTION),
             ("CUDNN", SDPBackend.CUDNN_ATTENTION)]
 HBM_TBS = 4.8  # the H200's HBM3e bandwidth
-
-
-def ran_decode_kernel(fn):
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
-    return any("decode_kernel" in e.name for e in prof.events()
-               if e.device_type == torch.autograd.DeviceType.CUDA)
 
 
 FLUSH = None
@@ -126,7 +119,7 @@ def main():
             k = torch.randn(b, n, g, d, generator=gen, device="cuda").bfloat16()
             v = torch.randn(b, n, g, d, generator=gen, device="cuda").bfloat16()
             ours_fn = lambda: torch.ops.flash_sigmoid.forward(q, k, v, d ** -0.5, -math.log(n), False)  # noqa: E731
-            if not ran_decode_kernel(ours_fn):
+            if not any("decode_kernel" in name for name in cuda_kernels_run(ours_fn)):
                 print(f"B={b} cache={n}: the decode kernel did not run", file=sys.stderr)
                 failed = True
             # SDPA takes (B, heads, T, D).

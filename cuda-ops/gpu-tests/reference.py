@@ -8,6 +8,7 @@ and 0 where causal hides the key (j > i + Tk - Tq) or keep is 0.
 import math
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 
 def reference(q, k, v, scale, bias, causal, head_bias=None, slopes=None, keep=None,
@@ -71,6 +72,14 @@ def rel_error(x, ref):
     if den == 0.0:
         return 0.0 if num == 0.0 else math.inf
     return num / den
+
+
+def cuda_kernels_run(fn):
+    """Names of the CUDA kernels fn launches (from the profiler)."""
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return {e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA}
 
 
 def alibi_slopes(h, device=None):

@@ -12,19 +12,10 @@ import math
 import sys
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
-from reference import alibi_slopes, reference, rel_error
+from reference import alibi_slopes, cuda_kernels_run, reference, rel_error
 
 TOL = {torch.bfloat16: 1e-2, torch.float16: 3e-3}
-
-
-def kernels_run(fn):
-    """Names of the CUDA kernels fn launches."""
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
-    return {e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA}
 
 
 def main():
@@ -56,7 +47,7 @@ def main():
             e = rel_error(out, ref)
             ok = e <= tol and bool(torch.isfinite(out).all())
             ok = ok and torch.equal(out, ops.forward(q, k, v, scale, bias, causal))
-            names = kernels_run(lambda: ops.forward(q, k, v, scale, bias, causal))
+            names = cuda_kernels_run(lambda: ops.forward(q, k, v, scale, bias, causal))
             ran_decode = any("decode_kernel" in n for n in names)
             ok = ok and ran_decode
             # Head bias, ALiBi and per-sequence key lengths (one sequence keeps every key).
