@@ -64,7 +64,7 @@ import java.util.List;
  * T = 1 is a decode step; small T serves speculative decoding. With the cache the call may also
  * take {@code [X, mask]}, a key-padding mask (B, T) of the new positions: a batch of left-padded
  * prompts, whose padding every later call masks (see {@link KvCache}); the sequence-length bias
- * -ln F is refused then, since F would count the padding.
+ * -ln F refuses a mask with the cache, since F would count the padding.
  */
 // Tensor dimensions are named as in the paper: B, T, F, E, H, G, D.
 @SuppressWarnings({"LocalVariableName", "ParameterName"})
@@ -387,13 +387,6 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             v = cache.values();
             F = cache.getLength();
             mask = cache.keep();
-            if (mask != null && headBias == null && bias.getKind() == SigmoidBias.Kind.NEG_LOG_LENGTH) {
-                throw new IllegalArgumentException(
-                        KV_CACHE
-                                + ": the sequence-length bias -ln F would count the padding of a"
-                                + " padded batch; decode padded batches with a constant, negLog(n)"
-                                + " or learned bias");
-            }
         }
 
         NDArray perHeadBias =
@@ -497,6 +490,14 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                             + ": with the cache a mask is a key-padding mask (B, T) of the new"
                             + " positions, got shape "
                             + in.mask.getShape());
+        }
+        // Checked before anything is appended, so that a refused call leaves the cache as it was.
+        if (in.mask != null && headBias == null && bias.getKind() == SigmoidBias.Kind.NEG_LOG_LENGTH) {
+            throw new IllegalArgumentException(
+                    KV_CACHE
+                            + ": the sequence-length bias -ln F would count the padding of a"
+                            + " padded batch; decode padded batches with a constant, negLog(n)"
+                            + " or learned bias");
         }
         if (cache.getBatch() != in.batch) {
             throw new IllegalArgumentException(

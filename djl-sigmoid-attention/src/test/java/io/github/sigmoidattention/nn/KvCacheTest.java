@@ -36,20 +36,10 @@ class KvCacheTest {
             int total = 5 + r.nextInt(40);
             long offset = r.nextBoolean() ? r.nextInt(50) : 0;
             AttentionKernel kernel = r.nextBoolean() ? AttentionKernel.FUSED : AttentionKernel.REFERENCE;
-            SigmoidMultiHeadAttention block =
-                    SigmoidMultiHeadAttention.builder()
-                            .setEmbeddingSize(h * d)
-                            .setHeadCount(h)
-                            .optKvHeadCount(g)
-                            .optCausal(true)
-                            .optRope(r.nextBoolean())
-                            .optAlibi(r.nextBoolean())
-                            .optQkNorm(QkNorm.values()[r.nextInt(3)])
-                            // A bias independent of F: negLogLength's -ln F differs between a
-                            // prefix and the whole sequence by definition.
-                            .optBias(r.nextBoolean() ? SigmoidBias.constant(-1.5f) : SigmoidBias.negLog(64))
-                            .optKernel(kernel)
-                            .build();
+            // A bias independent of F: negLogLength's -ln F differs between a prefix and the
+            // whole sequence by definition.
+            SigmoidMultiHeadAttention block = causalBlock(r, h, g, d, kernel,
+                    r.nextBoolean() ? SigmoidBias.constant(-1.5f) : SigmoidBias.negLog(64));
             String what = String.format("seed=%d B=%d T=%d H=%d G=%d D=%d offset=%d %s", base + n, b,
                     total, h, g, d, offset, kernel);
             try (NDManager m = NDManager.newBaseManager()) {
@@ -102,18 +92,8 @@ class KvCacheTest {
             }
             AttentionKernel kernel = r.nextBoolean() ? AttentionKernel.FUSED : AttentionKernel.REFERENCE;
             boolean learned = r.nextInt(3) == 0;
-            SigmoidMultiHeadAttention block =
-                    SigmoidMultiHeadAttention.builder()
-                            .setEmbeddingSize(h * d)
-                            .setHeadCount(h)
-                            .optKvHeadCount(g)
-                            .optCausal(true)
-                            .optRope(r.nextBoolean())
-                            .optAlibi(r.nextBoolean())
-                            .optQkNorm(QkNorm.values()[r.nextInt(3)])
-                            .optBias(learned ? SigmoidBias.learned(-2f) : SigmoidBias.constant(-1.5f))
-                            .optKernel(kernel)
-                            .build();
+            SigmoidMultiHeadAttention block = causalBlock(r, h, g, d, kernel,
+                    learned ? SigmoidBias.learned(-2f) : SigmoidBias.constant(-1.5f));
             String what = String.format("seed=%d B=%d prompts=%s steps=%d H=%d G=%d D=%d %s%s", base + n,
                     batch, java.util.Arrays.toString(prompt), steps, h, g, d, kernel, learned ? " learned" : "");
             try (NDManager m = NDManager.newBaseManager()) {
@@ -168,6 +148,22 @@ class KvCacheTest {
         }
     }
 
+    /** A causal block with H heads on G kv heads of size D, RoPE, ALiBi and QK-norm drawn from r. */
+    private static SigmoidMultiHeadAttention causalBlock(
+            Random r, int h, int g, int d, AttentionKernel kernel, SigmoidBias bias) {
+        return SigmoidMultiHeadAttention.builder()
+                .setEmbeddingSize(h * d)
+                .setHeadCount(h)
+                .optKvHeadCount(g)
+                .optCausal(true)
+                .optRope(r.nextBoolean())
+                .optAlibi(r.nextBoolean())
+                .optQkNorm(QkNorm.values()[r.nextInt(3)])
+                .optBias(bias)
+                .optKernel(kernel)
+                .build();
+    }
+
     @Test
     void misuseIsRejected() {
         SigmoidMultiHeadAttention block =
@@ -207,6 +203,7 @@ class KvCacheTest {
                     IllegalArgumentException.class,
                     () -> lengthBias.forward(ps, new NDList(x, padding), false, otherParams));
             assertTrue(e.getMessage().contains("would count the padding"), e.getMessage());
+            assertEquals(0, other.getLength(), "a refused call appends nothing");
             assertThrows(IllegalArgumentException.class, () -> KvCache.create(block, m, 0, 4, DataType.FLOAT32));
             assertThrows(IllegalArgumentException.class, () -> KvCache.create(block, m, 1, 0, DataType.FLOAT32));
         }
