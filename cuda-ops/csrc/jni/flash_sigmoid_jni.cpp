@@ -159,6 +159,33 @@ JNIEXPORT jlongArray JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNat
         static_cast<jlongArray>(nullptr));
 }
 
+JNIEXPORT jboolean JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_isLeaf(
+    JNIEnv* env, jclass, jlong handle) {
+    return guarded(
+        env,
+        [&]() -> jboolean {
+            return flash_sigmoid::tensor_is_leaf(as_handle(handle)) ? JNI_TRUE : JNI_FALSE;
+        },
+        static_cast<jboolean>(JNI_TRUE));
+}
+
+JNIEXPORT jint JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_dtypeCode(
+    JNIEnv* env, jclass, jlong handle) {
+    return guarded(
+        env,
+        [&]() -> jint {
+            if (!handle) throw OpError("dtypeCode: array handle is null", true);
+            int32_t dtype = 0;
+            flash_sigmoid::check_shim(aoti_torch_get_dtype(as_handle(handle), &dtype),
+                                      "aoti_torch_get_dtype");
+            for (jint code = 0; code < 4; ++code) {
+                if (dtype_for_code(code) == dtype) return code;
+            }
+            return jint{-1};
+        },
+        jint{-1});
+}
+
 JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_convert(
     JNIEnv* env, jclass, jlong handle, jint code) {
     return guarded(

@@ -18,7 +18,8 @@ namespace {
 struct Case {
     int64_t B, Tq, Tk, H, G, D;
     bool causal, alibi, head_bias;
-    int mask;  // 0 none, 1 dense (B, H, Tq, Tk), 2 key padding (B, 1, 1, Tk)
+    int mask;  // 0 none, 1 dense (B, H, Tq, Tk), 2 key padding (B, 1, 1, Tk), 3 per head (B, H, 1, Tk)
+    bool varlen;  // key lengths per sequence
     fs_dtype dtype;
     float scale, bias;
 };
@@ -28,6 +29,7 @@ struct Data {
     std::vector<float> slopes, hbias;
     std::vector<uint8_t> keep;
     int64_t keep_stride[4];
+    std::vector<int32_t> key_lengths;
 };
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -48,6 +50,7 @@ std::vector<uint16_t> to_storage16(fs_dtype t, const std::vector<float>& x) {
 
 bool visible(const Case& c, const Data& d, int64_t b, int64_t h, int64_t i, int64_t j) {
     if (c.causal && j > i + c.Tk - c.Tq) return false;
+    if (c.varlen && j >= d.key_lengths[b]) return false;
     if (c.mask) {
         const int64_t* s = d.keep_stride;
         if (!d.keep[b * s[0] + h * s[1] + i * s[2] + j * s[3]]) return false;
@@ -163,6 +166,7 @@ bool run(const Case& c, Data& d, std::vector<float>& out, std::vector<float>& dq
     a.head_bias = c.head_bias ? d.hbias.data() : nullptr;
     a.alibi_slopes = c.alibi ? d.slopes.data() : nullptr;
     a.keep = c.mask ? d.keep.data() : nullptr;
+    a.key_lengths = c.varlen ? d.key_lengths.data() : nullptr;
     std::memcpy(a.keep_stride, d.keep_stride, sizeof(d.keep_stride));
     fs_operand fo{o.data(), {}}, fgo{go.data(), {}}, fq{gq.data(), {}}, fk{gk.data(), {}},
         fv{gv.data(), {}};
@@ -213,13 +217,21 @@ int main(int argc, char** argv) {
             do c.G = uniform(1, (int)c.H); while (c.H % c.G);
             int dims[] = {1, 7, 16, 32, 40, 64, 96, 128};
             c.D = dims[uniform(0, 7)];
-            bool big = uniform(0, 4) == 0;
-            c.Tq = big ? uniform(60, 300) : uniform(1, 40);
-            c.Tk = uniform(0, 2) == 0 ? c.Tq : (big ? uniform(60, 300) : uniform(1, 40));
+            // Long cases span several key chunks of the backward and several float32 blocks of
+            // every sum (forward over keys, backward over keys and queries).
+            const int size = uniform(0, 19);
+            const bool big = size < 5, long_case = size == 0;
+            if (long_case) c.D = dims[uniform(0, 5)];
+            c.Tq = long_case ? uniform(250, 700) : big ? uniform(60, 300) : uniform(1, 40);
+            c.Tk = uniform(0, 2) == 0 ? c.Tq
+                   : long_case        ? uniform(900, 2600)
+                   : big              ? uniform(60, 300)
+                                      : uniform(1, 40);
             c.causal = uniform(0, 1);
             c.alibi = uniform(0, 2) == 0;
             c.head_bias = uniform(0, 2) == 0;
-            c.mask = uniform(0, 2);
+            c.mask = uniform(0, 3);
+            c.varlen = uniform(0, 3) == 0;
             c.dtype = (fs_dtype)uniform(0, 2);
             c.scale = 1.0f / std::sqrt((float)c.D);
             c.bias = -std::log((float)c.Tk) + 0.5f * normal(rng);
@@ -248,8 +260,17 @@ int main(int argc, char** argv) {
                 for (auto& e : d.keep) e = uniform(0, 3) != 0;
                 int64_t s[4] = {c.Tk, 0, 0, 1};
                 std::memcpy(d.keep_stride, s, sizeof s);
+            } else if (c.mask == 3) {
+                d.keep.resize(c.B * c.H * c.Tk);
+                for (auto& e : d.keep) e = uniform(0, 3) != 0;
+                int64_t s[4] = {c.H * c.Tk, c.Tk, 0, 1};
+                std::memcpy(d.keep_stride, s, sizeof s);
             } else {
                 std::memset(d.keep_stride, 0, sizeof d.keep_stride);
+            }
+            if (c.varlen) {
+                d.key_lengths.resize(c.B);
+                for (auto& e : d.key_lengths) e = uniform(0, (int)c.Tk);
             }
             std::vector<double> ro, rq, rk, rv, rb, rb_scale;
             reference(c, d, ro, rq, rk, rv, rb, rb_scale);
@@ -276,10 +297,10 @@ int main(int argc, char** argv) {
                     ++failures;
                     std::printf(
                         "FAIL %s %s: rel err %.3g (tol %.1g) B=%lld Tq=%lld Tk=%lld H=%lld G=%lld "
-                        "D=%lld causal=%d alibi=%d head_bias=%d mask=%d dtype=%d\n",
+                        "D=%lld causal=%d alibi=%d head_bias=%d mask=%d varlen=%d dtype=%d\n",
                         isa, names[i], errs[i], tol, (long long)c.B, (long long)c.Tq,
                         (long long)c.Tk, (long long)c.H, (long long)c.G, (long long)c.D, c.causal,
-                        c.alibi, c.head_bias, c.mask, c.dtype);
+                        c.alibi, c.head_bias, c.mask, c.varlen, c.dtype);
                 }
             }
             if (!(eb <= 1e-4 + tol)) {

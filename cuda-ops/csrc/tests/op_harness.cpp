@@ -326,6 +326,20 @@ void hostile_cases(Counts& c) {
             forward(a);
         });
     }
+    // Non-finite scalars, and doubles that overflow float32.
+    const double bad_scalars[] = {NAN, INFINITY, -INFINITY, 1e300};
+    for (double x : bad_scalars) {
+        expect_rejected(c, "scale", "scale must be a finite float32 value", [&] {
+            AttentionArgs a = args(q.get(), k.get(), v.get());
+            a.scale = x;
+            forward(a);
+        });
+        expect_rejected(c, "bias", "bias must be a finite float32 value", [&] {
+            AttentionArgs a = args(q.get(), k.get(), v.get());
+            a.bias = x;
+            backward(q.get(), a);
+        });
+    }
     Tensor g7 = dense({2, 5, 4, 7}, f32);
     expect_rejected(c, "grad_out shape", "grad_out must have the shape of q",
                     [&] { backward(g7.get(), args(q.get(), k.get(), v.get())); });
@@ -362,6 +376,12 @@ void kernel_abi_cases(Counts& c) {
     a.head_dim = 1025;
     expect("head_dim 1025", fs_cpu_forward(&a, out, message, sizeof message));
     a.head_dim = 1;
+    a.scale = NAN;
+    expect("scale NaN", fs_cpu_forward(&a, out, message, sizeof message));
+    a.scale = 1;
+    a.bias = INFINITY;
+    expect("bias Inf", fs_cpu_backward(&a, out, out, out, out, nullptr, message, sizeof message));
+    a.bias = 0;
     a.q.data = nullptr;
     expect("null q", fs_cpu_forward(&a, out, message, sizeof message));
 }

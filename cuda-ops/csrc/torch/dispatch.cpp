@@ -99,6 +99,15 @@ std::array<AtenTensorHandle, 4> dispatch_backward(AtenTensorHandle grad_out,
     return {taken(stack[0]), taken(stack[1]), taken(stack[2]), taken(stack[3])};
 }
 
+bool tensor_is_leaf(AtenTensorHandle handle) {
+    if (!handle) throw OpError("is_leaf: array handle is null", true);
+    Tensor t = Tensor::alias(handle);
+    StableIValue stack[1];
+    stack[0] = give(t);
+    dispatch("aten::is_leaf", stack);
+    return (stack[0] & 1) != 0;
+}
+
 AtenTensorHandle converted_copy(AtenTensorHandle handle, int32_t dtype) {
     if (!handle) throw OpError("convert: array handle is null", true);
     Tensor src = Tensor::alias(handle);

@@ -20,6 +20,10 @@ AtenTensorHandle dispatch_forward(const AttentionArgs& args);
 std::array<AtenTensorHandle, 4> dispatch_backward(AtenTensorHandle grad_out,
                                                   const AttentionArgs& args);
 
+// Whether a tensor is a leaf of autograd's graph (aten::is_leaf): false for the result of an
+// operation recorded while a gradient is required. The stable ABI has no requires_grad getter.
+bool tensor_is_leaf(AtenTensorHandle t);
+
 // A copy of src converted to dtype (an aoti_torch_dtype_* code), as a new handle.
 AtenTensorHandle converted_copy(AtenTensorHandle src, int32_t dtype);
 

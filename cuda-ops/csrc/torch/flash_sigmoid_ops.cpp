@@ -2,6 +2,7 @@
 // ops with PyTorch's dispatcher through the stable C ABI.
 #include "flash_sigmoid_ops.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -186,6 +187,15 @@ void require_key_lengths(const char* op, AtenTensorHandle h, const Info& q, int6
     }
 }
 
+// The kernels compute in float32: a scalar must be finite there. A NaN or infinite scale or bias
+// would turn every weight into NaN (0 * inf where q.k = 0), not into a defined limit.
+void require_finite_scalar(const char* op, const char* name, double value) {
+    if (!std::isfinite(static_cast<float>(value))) {
+        throw_invalid(prefix(op, name) + " must be a finite float32 value, got " +
+                      std::to_string(value));
+    }
+}
+
 void validate(const char* op, const AttentionArgs& a, AtenTensorHandle grad_out) {
     if (!a.q) throw_invalid(prefix(op, "q") + " is missing");
     if (!a.k) throw_invalid(prefix(op, "k") + " is missing");
@@ -234,6 +244,8 @@ void validate(const char* op, const AttentionArgs& a, AtenTensorHandle grad_out)
         throw_invalid(prefix(op, "q") + " is on " + device_name(q.t) +
                       "; the kernels of this build run on " + kDevices);
     }
+    require_finite_scalar(op, "scale", a.scale);
+    require_finite_scalar(op, "bias", a.bias);
     require_head_vector(op, "head_bias", a.head_bias, q);
     require_head_vector(op, "alibi_slopes", a.alibi_slopes, q);
     require_keep(op, a.keep, q, k.sizes[1]);

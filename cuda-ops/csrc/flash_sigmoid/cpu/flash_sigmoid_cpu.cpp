@@ -1,6 +1,7 @@
 // The C ABI of the CPU kernels: argument checks, the choice of instruction set, and the
 // translation of C++ failures into status codes and messages.
 #include <atomic>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -99,6 +100,10 @@ int check(const fs_attention* a, char* message, size_t size) {
             return fail(FS_INVALID_ARGUMENT, message, size, "%s = %lld is outside [1, 2^31)",
                         names[i], static_cast<long long>(dims[i]));
         }
+    }
+    if (!std::isfinite(a->scale) || !std::isfinite(a->bias)) {
+        return fail(FS_INVALID_ARGUMENT, message, size, "scale (%g) and bias (%g) must be finite",
+                    static_cast<double>(a->scale), static_cast<double>(a->bias));
     }
     if (a->heads % a->kv_heads != 0) {
         return fail(FS_INVALID_ARGUMENT, message, size,

@@ -7,6 +7,8 @@
 // there are too few work items to fill the threads, so each item's key range is split into
 // chunks whose partial outputs are summed afterwards. For sigmoid attention the partial outputs
 // of disjoint key ranges add up as they are: no log-sum-exp to merge.
+//
+// O is summed in float32 over kTilesPerFlush key tiles at a time and in float64 across them.
 #pragma once
 
 #include <algorithm>
@@ -65,7 +67,7 @@ void forward(const fs_attention* a, fs_operand out) {
     // keys [s * split_len, (s + 1) * split_len) and writes its rows to `partial`.
     const int64_t splits = key_splits(a, items, pool.threads());
     const int64_t split_len = round_up((a->k_len + splits - 1) / splits, kKeyTile);
-    std::vector<float> partial(splits > 1 ? static_cast<size_t>(items * splits * block_cols * dp) : 0);
+    std::vector<double> partial(splits > 1 ? static_cast<size_t>(items * splits * block_cols * dp) : 0);
     // Output row r of a block that starts at query i0 of head h: (query, head) it belongs to.
     auto out_row = [&](int64_t h, int64_t i0, int64_t r) {
         return grouped ? std::pair<int64_t, int64_t>{r % a->q_len, h + r / a->q_len}
@@ -92,6 +94,18 @@ void forward(const fs_attention* a, fs_operand out) {
             float* st = s.get(3, kKeyTile * brp);
             float* accs = s.get(4, n_blocks * kQueryBlock * dp);
             float* staging = s.get(5, kQueryBlock * d);
+            double* sums = s.get_wide(0, n_blocks * kQueryBlock * dp);
+            // Rows of each block's accumulator that hold outputs.
+            auto block_rows = [&](int64_t blk) {
+                return grouped ? block_cols
+                               : std::min(kQueryBlock, a->q_len - (first_block + blk) * kQueryBlock);
+            };
+            auto flush = [&] {
+                for (int64_t blk = 0; blk < n_blocks; ++blk) {
+                    const int64_t at = blk * kQueryBlock * dp;
+                    flush_into(sums + at, accs + at, block_rows(blk) * dp);
+                }
+            };
             ColumnContexts columns{};
             if (grouped) {
                 columns = {s.get(6, brp), s.get(7, brp), s.get(8, brp)};
@@ -113,12 +127,18 @@ void forward(const fs_attention* a, fs_operand out) {
                                     qts + blk * d * brp, brp, staging);
                 }
                 std::fill(accs + blk * kQueryBlock * dp, accs + (blk + 1) * kQueryBlock * dp, 0.0f);
+                std::fill(sums + blk * kQueryBlock * dp, sums + (blk + 1) * kQueryBlock * dp, 0.0);
                 key_end = std::max(key_end, visible_key_end(a, b, i0, rows));
             }
             const int64_t key_begin = split * split_len;
             if (splits > 1) key_end = std::min(key_end, key_begin + split_len);
 
+            int64_t pending_tiles = 0;
             for (int64_t j0 = key_begin; j0 < key_end; j0 += kKeyTile) {
+                if (pending_tiles++ == kTilesPerFlush) {
+                    flush();
+                    pending_tiles = 1;
+                }
                 const int64_t tile_keys = std::min(kKeyTile, key_end - j0);
                 const float* k_rows;
                 int64_t k_rs;
@@ -164,18 +184,18 @@ void forward(const fs_attention* a, fs_operand out) {
                                              v_rows, v_ld, accs + blk * kQueryBlock * dp, dp, true);
                 }
             }
+            flush();
             if (splits > 1) {
-                std::copy(accs, accs + block_cols * dp, partial.data() + work * block_cols * dp);
+                std::copy(sums, sums + block_cols * dp, partial.data() + work * block_cols * dp);
                 return;
             }
             for (int64_t blk = 0; blk < n_blocks; ++blk) {
                 const int64_t i0 = (first_block + blk) * kQueryBlock;
-                const int64_t rows = grouped ? block_cols : std::min(kQueryBlock, a->q_len - i0);
-                const float* acc = accs + blk * kQueryBlock * dp;
-                for (int64_t r = 0; r < rows; ++r) {
+                const double* sum = sums + blk * kQueryBlock * dp;
+                for (int64_t r = 0; r < block_rows(blk); ++r) {
                     const auto [i, head] = out_row(h, i0, r);
-                    store_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d,
-                              acc + r * dp);
+                    store_wide_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d,
+                                   sum + r * dp, staging);
                 }
             }
         });
@@ -185,15 +205,17 @@ void forward(const fs_attention* a, fs_operand out) {
         const int64_t item_head = item % item_heads;
         const int64_t b = item / item_heads;
         const int64_t h = grouped ? item_head * group : item_head;
-        float* sum = thread_scratch().get(5, dp);
+        Scratch& s = thread_scratch();
+        double* sum = s.get_wide(0, dp);
+        float* row = s.get(5, dp);
         for (int64_t r = 0; r < block_cols; ++r) {
-            std::fill(sum, sum + dp, 0.0f);
+            std::fill(sum, sum + dp, 0.0);
             for (int64_t split = 0; split < splits; ++split) {
-                const float* part = partial.data() + ((item * splits + split) * block_cols + r) * dp;
+                const double* part = partial.data() + ((item * splits + split) * block_cols + r) * dp;
                 for (int64_t e = 0; e < dp; ++e) sum[e] += part[e];
             }
             const auto [i, head] = out_row(h, 0, r);
-            store_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d, sum);
+            store_wide_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d, sum, row);
         }
     });
 }

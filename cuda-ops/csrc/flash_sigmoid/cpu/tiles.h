@@ -20,15 +20,43 @@ constexpr int64_t kQueryBlocksPerItem = 4;
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// Growable float32 buffers, one set per thread, reused across calls.
+// Key tiles whose products accumulate in float32 before they are added to a float64 sum: long
+// float32 running sums lose the small terms (sigmoid weights near 1/n), so every sum over keys or
+// queries is blocked, float32 within a block and float64 across blocks, and stays accurate at any
+// length.
+constexpr int64_t kTilesPerFlush = 4;
+
+// Growable float32 and float64 buffers, one set per thread, reused across calls. The kernels size
+// them by tiles and chunks, never by a whole sequence, so what a thread keeps is bounded.
 struct Scratch {
     std::vector<float> buffers[12];
+    std::vector<double> wide[3];
     float* get(int slot, int64_t n) {
         std::vector<float>& b = buffers[slot];
         if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
         return b.data();
     }
+    double* get_wide(int slot, int64_t n) {
+        std::vector<double>& b = wide[slot];
+        if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+        return b.data();
+    }
 };
+
+// dst[e] += factor * src[e] and src[e] = 0, for e < n: moves a float32 block sum into a float64 sum.
+inline void flush_into(double* dst, float* src, int64_t n, float factor = 1.0f) {
+    for (int64_t e = 0; e < n; ++e) {
+        dst[e] += static_cast<double>(factor) * src[e];
+        src[e] = 0.0f;
+    }
+}
+
+// Writes a float64 row in the storage type, through `row` (n floats of scratch).
+inline void store_wide_row(fs_dtype dtype, void* base, int64_t offset, int64_t stride, int64_t n,
+                           const double* in, float* row) {
+    for (int64_t e = 0; e < n; ++e) row[e] = static_cast<float>(in[e]);
+    store_row(dtype, base, offset, stride, n, row);
+}
 
 inline Scratch& thread_scratch() {
     thread_local Scratch scratch;

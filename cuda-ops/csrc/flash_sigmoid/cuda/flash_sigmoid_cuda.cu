@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -143,6 +144,10 @@ int check_common(const fs_attention* a, char* message, size_t size) {
         return fail(FS_INVALID_ARGUMENT, message, size,
                     "head_dim %lld is not supported by the CUDA kernels (compiled: %s)",
                     static_cast<long long>(a->head_dim), compiled_list().c_str());
+    }
+    if (!std::isfinite(a->scale) || !std::isfinite(a->bias)) {
+        return fail(FS_INVALID_ARGUMENT, message, size, "scale (%g) and bias (%g) must be finite",
+                    static_cast<double>(a->scale), static_cast<double>(a->bias));
     }
     if (a->heads > 0 && (a->kv_heads < 1 || a->heads % a->kv_heads != 0)) {
         return fail(FS_INVALID_ARGUMENT, message, size,

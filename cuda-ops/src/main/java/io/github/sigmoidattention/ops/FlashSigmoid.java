@@ -3,10 +3,14 @@ package io.github.sigmoidattention.ops;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtGradientCollector;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.jni.JniUtils;
 
+import java.lang.reflect.Field;
 import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The fused FlashSigmoid op on DJL NDArrays of the PyTorch engine: {@code out[b, i, h] = Σ_j
@@ -23,13 +27,32 @@ import java.nio.file.Path;
  * flash_sigmoid::forward}, {@code forward_extended}, {@code forward_varlen}, {@code
  * backward_extended} and {@code backward_varlen}, so the same kernels serve TorchScript models.
  *
- * <p>Bad arguments throw {@link IllegalArgumentException} naming the argument and the values seen;
- * other native failures throw {@link ai.djl.engine.EngineException}. The op has no autograd: use
- * {@link #backward} for gradients.
+ * <p>Bad arguments throw {@link IllegalArgumentException} naming the argument and the values seen
+ * (scale and bias must be finite float32 values); other native failures throw {@link
+ * ai.djl.engine.EngineException}. The op has no autograd in DJL: use {@link #backward} for
+ * gradients. Inside a {@link ai.djl.training.GradientCollector}, {@link #forward} refuses inputs
+ * that are part of the recorded graph ({@link IllegalStateException}) instead of returning an
+ * output whose gradient would silently be zero.
  */
 public final class FlashSigmoid {
 
+    /**
+     * DJL's flag of an open PtGradientCollector (one at a time per process), or null if a DJL
+     * version renamed it; then grad mode alone decides.
+     */
+    private static final AtomicBoolean COLLECTING = collectingFlag();
+
     private FlashSigmoid() {}
+
+    private static AtomicBoolean collectingFlag() {
+        try {
+            Field field = PtGradientCollector.class.getDeclaredField("isCollecting");
+            field.setAccessible(true);
+            return (AtomicBoolean) field.get(null);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return null;
+        }
+    }
 
     /**
      * Returns whether the native library is loaded; the first call loads it.
@@ -131,6 +154,8 @@ public final class FlashSigmoid {
             NDArray keep,
             NDArray keyLengths) {
         requireAvailable();
+        requireFinite(scale, bias);
+        requireNotRecorded(q, k, v, headBias);
         long handle =
                 FlashSigmoidNative.forward(
                         handle(q, "q"),
@@ -208,6 +233,7 @@ public final class FlashSigmoid {
             NDArray keep,
             NDArray keyLengths) {
         requireAvailable();
+        requireFinite(scale, bias);
         long[] handles =
                 FlashSigmoidNative.backward(
                         handle(gradOut, "gradOut"),
@@ -258,6 +284,53 @@ public final class FlashSigmoid {
                         "type: expected float32, float16, bfloat16 or float64, got " + type);
         }
         return wrap(x, FlashSigmoidNative.convert(handle(x, "x"), code));
+    }
+
+    /**
+     * Returns the data type of an array as PyTorch holds it. DJL 0.36 reports bfloat16 arrays as
+     * {@link DataType#UNKNOWN}; this returns {@link DataType#BFLOAT16} for them.
+     *
+     * @param x an array of DJL's PyTorch engine
+     * @return its data type
+     */
+    public static DataType dataType(NDArray x) {
+        DataType type = x.getDataType();
+        if (type != DataType.UNKNOWN || !(x instanceof PtNDArray) || !isAvailable()) {
+            return type;
+        }
+        switch (FlashSigmoidNative.dtypeCode(handle(x, "x"))) {
+            case 2:
+                return DataType.BFLOAT16;
+            default:
+                return type;
+        }
+    }
+
+    /**
+     * Returns whether DJL's autograd is recording (a {@link ai.djl.training.GradientCollector} is
+     * open and this thread's grad mode is on) and any of the arrays is part of the recorded graph:
+     * a leaf that requires a gradient or the result of a recorded operation. Such inputs need a
+     * differentiable computation, which {@link #forward} is not.
+     *
+     * @param arrays arrays of DJL's PyTorch engine; nulls are skipped
+     * @return true if a gradient would flow to any of them
+     */
+    public static boolean isRecordingGradient(NDArray... arrays) {
+        // PyTorch's grad mode is per thread and on by default in threads DJL did not set up (a
+        // Predictor's worker, for one), so it alone does not mean a collector is recording.
+        if (!JniUtils.isGradMode() || (COLLECTING != null && !COLLECTING.get())) {
+            return false;
+        }
+        for (NDArray a : arrays) {
+            if (a instanceof PtNDArray && !((PtNDArray) a).isReleased()) {
+                // DJL's hasGradient sees leaves only; a recorded result is not a leaf. (DJL's
+                // getGradientFunctionNames crashes the JVM on arrays without a gradient function.)
+                if (a.hasGradient() || (isAvailable() && !FlashSigmoidNative.isLeaf(((PtNDArray) a).getHandle()))) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**
@@ -352,6 +425,32 @@ public final class FlashSigmoid {
         if (!status.loaded()) {
             throw new IllegalStateException(
                     "The FlashSigmoid native library is unavailable: " + status.problem);
+        }
+    }
+
+    private static void requireFinite(float scale, float bias) {
+        if (!Float.isFinite(scale)) {
+            throw new IllegalArgumentException("scale must be a finite number, got " + scale);
+        }
+        if (!Float.isFinite(bias)) {
+            throw new IllegalArgumentException("bias must be a finite number, got " + bias);
+        }
+    }
+
+    private static void requireNotRecorded(NDArray q, NDArray k, NDArray v, NDArray headBias) {
+        String[] names = {"q", "k", "v", "headBias"};
+        NDArray[] arrays = {q, k, v, headBias};
+        for (int i = 0; i < arrays.length; i++) {
+            if (isRecordingGradient(arrays[i])) {
+                throw new IllegalStateException(
+                        "FlashSigmoid.forward has no autograd in DJL, but "
+                                + names[i]
+                                + " is part of the graph a GradientCollector records, so its"
+                                + " gradient would silently be zero; compute gradients with"
+                                + " FlashSigmoid.backward, or train through SigmoidAttention or"
+                                + " SigmoidMultiHeadAttention, which differentiate the reference"
+                                + " kernel");
+            }
         }
     }
 

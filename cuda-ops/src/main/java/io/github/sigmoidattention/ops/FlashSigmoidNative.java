@@ -53,6 +53,12 @@ final class FlashSigmoidNative {
             long keep,
             long keyLengths);
 
+    /** Whether a tensor is a leaf of autograd's graph (aten::is_leaf). */
+    static native boolean isLeaf(long handle);
+
+    /** The dtype of a tensor: code 0 float32, 1 float16, 2 bfloat16, 3 float64, -1 another. */
+    static native int dtypeCode(long handle);
+
     /** A converted copy: code 0 float32, 1 float16, 2 bfloat16, 3 float64. */
     static native long convert(long handle, int dtypeCode);
 

@@ -48,6 +48,46 @@ class FlashSigmoidBadInputTest {
     }
 
     @Test
+    void nonFiniteScaleAndBias() {
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            expect(() -> FlashSigmoid.forward(q, k, v, bad, -1f, false), "scale must be a finite number", String.valueOf(bad));
+            expect(() -> FlashSigmoid.forward(q, k, v, 0.3f, bad, true), "bias must be a finite number", String.valueOf(bad));
+            expect(() -> FlashSigmoid.backward(q, q, k, v, bad, -1f, false, null, null, null), "scale");
+            expect(() -> FlashSigmoid.backward(q, q, k, v, 0.3f, bad, false, null, null, null), "bias");
+        }
+    }
+
+    /** Inside a GradientCollector the op would give a silently zero gradient: it refuses. */
+    @Test
+    @SuppressWarnings("try") // the collector only has to be open
+    void forwardRefusesInputsThatAGradientCollectorRecords() {
+        NDArray tracked = q.duplicate();
+        tracked.setRequiresGradient(true);
+        try (ai.djl.training.GradientCollector gc = ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> forward(tracked, k, v));
+            assertTrue(e.getMessage().contains("q is part of the graph"), e.getMessage());
+            // An intermediate result of recorded operations counts too.
+            NDArray derived = tracked.mul(2).get(":, :, 0:2");
+            e = assertThrows(IllegalStateException.class, () -> forward(q, derived, v.get(":, 0:5")));
+            assertTrue(e.getMessage().contains("k is part of the graph"), e.getMessage());
+            // Inputs outside the graph are fine inside a collector.
+            assertEquals(q.getShape(), forward(q, k, v).getShape());
+            assertTrue(FlashSigmoid.isRecordingGradient(derived));
+        }
+        // Outside the collector nothing is recorded.
+        assertEquals(q.getShape(), forward(tracked, k, v).getShape());
+        assertTrue(!FlashSigmoid.isRecordingGradient(tracked));
+    }
+
+    @Test
+    void dataTypeSeesBfloat16() {
+        NDArray bf16 = FlashSigmoid.toDataType(q, DataType.BFLOAT16);
+        assertEquals(DataType.BFLOAT16, FlashSigmoid.dataType(bf16));
+        assertEquals(DataType.FLOAT32, FlashSigmoid.dataType(q));
+        assertEquals(DataType.FLOAT16, FlashSigmoid.dataType(q.toType(DataType.FLOAT16, false)));
+    }
+
+    @Test
     void wrongRanks() {
         expect(() -> forward(q.reshape(2, 5, 32), k, v), "q must be 4-D", "[2, 5, 32]");
         expect(() -> forward(q, k.reshape(14, 2, 8), v), "k must be 4-D", "[14, 2, 8]");

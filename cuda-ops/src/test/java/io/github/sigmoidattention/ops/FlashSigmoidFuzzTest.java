@@ -23,8 +23,8 @@ import java.util.Random;
  *
  * <p>Shapes include 0, 1, primes and odd head dims; layouts contiguous, transposed, stride-0
  * (broadcast) and strided slices; float32, float16, bfloat16 and refused dtypes; NaN and Inf
- * values; mismatched heads, head dims, batches and optional arguments; extents of 2^31 and more
- * (stride-0 views, no memory); closed arrays, arrays of a closed manager, and arrays of another
+ * values; non-finite scale and bias; mismatched heads, head dims, batches and optional arguments;
+ * extents of 2^31 and more (stride-0 views, no memory); closed arrays, arrays of a closed manager, and arrays of another
  * manager. Valid calls with finite inputs are checked against {@link OpReference}.
  *
  * <p>{@code -Dfuzz.seed=N} replays a run, {@code -Dfuzz.cases=N} changes its length (CI: 400).
@@ -316,6 +316,18 @@ class FlashSigmoidFuzzTest {
                 c.v = wide;
             }
             c.refuse("above the 2^31 - 1", "dim " + at + " = " + huge);
+        } else if (hostile == 15 || hostile == 16) {
+            // A NaN or infinite scale or bias would make every weight NaN (0 * inf).
+            float value = new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}[r.nextInt(3)];
+            String name = hostile == 15 ? "scale" : "bias";
+            if (hostile == 15) {
+                c.scale = value;
+            } else {
+                c.bias = value;
+            }
+            // Checked before anything else, so it is the refusal even where a shape is refused too.
+            c.refusal = name + " must be a finite number";
+            c.description.append(' ').append(name).append(" = ").append(value);
         }
         return c;
     }

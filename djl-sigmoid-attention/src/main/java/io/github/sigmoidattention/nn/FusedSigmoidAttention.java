@@ -35,12 +35,16 @@ final class FusedSigmoidAttention {
             return "the block runs the fused kernel on CPU inputs only, the inputs are on "
                     + q.getDevice();
         }
-        DataType type = q.getDataType();
-        if (type != DataType.FLOAT32 && type != DataType.FLOAT16) {
-            return "it computes float32 and float16 inputs, not " + type;
-        }
         if (!FlashSigmoid.isAvailable()) {
             return "the native library is unavailable: " + FlashSigmoid.getUnavailableReason();
+        }
+        DataType type = FlashSigmoid.dataType(q);
+        if (type != DataType.FLOAT32 && type != DataType.FLOAT16 && type != DataType.BFLOAT16) {
+            return "it computes float32, float16 and bfloat16 inputs, not " + type;
+        }
+        if (FlashSigmoid.isRecordingGradient(q, call.key(), call.value(), call.headBias())) {
+            return "the inputs are part of the graph a GradientCollector records, and the fused op"
+                    + " has no autograd in DJL";
         }
         return null;
     }
@@ -88,7 +92,8 @@ final class FusedSigmoidAttention {
         // A right-padded key-padding mask becomes per-sequence key lengths: the kernel then
         // skips the padding instead of computing and discarding it.
         NDArray keyLengths = null;
-        int[] lengths = keep == null ? null : rightPaddedLengths(keep);
+        long batch = call.query().getShape().get(0);
+        int[] lengths = keep == null ? null : rightPaddedLengths(keep, batch);
         if (lengths != null) {
             keyLengths = manager.create(lengths);
             keep = null;
@@ -111,18 +116,19 @@ final class FusedSigmoidAttention {
      * right-padded form (shape (B, 1, 1, F), each row 1...1 0...0), else null.
      *
      * @param keep a boolean mask broadcastable to (B, H, T, F)
+     * @param batch B; a mask of batch 1 gives its length to every sequence
      * @return the lengths (B), or null when the mask has another shape or form
      */
-    static int[] rightPaddedLengths(NDArray keep) {
+    static int[] rightPaddedLengths(NDArray keep, long batch) {
         Shape shape = keep.getShape();
         if (shape.dimension() != 4 || shape.get(1) != 1 || shape.get(2) != 1) {
             return null;
         }
-        int batch = Math.toIntExact(shape.get(0));
+        int maskBatch = Math.toIntExact(shape.get(0));
         int keys = Math.toIntExact(shape.get(3));
         boolean[] values = keep.toBooleanArray();
-        int[] lengths = new int[batch];
-        for (int b = 0; b < batch; b++) {
+        int[] lengths = new int[maskBatch];
+        for (int b = 0; b < maskBatch; b++) {
             int offset = b * keys;
             int length = 0;
             while (length < keys && values[offset + length]) {
@@ -134,6 +140,11 @@ final class FusedSigmoidAttention {
                 }
             }
             lengths[b] = length;
+        }
+        if (batch > 1 && lengths.length == 1) {
+            int[] broadcast = new int[Math.toIntExact(batch)];
+            java.util.Arrays.fill(broadcast, lengths[0]);
+            return broadcast;
         }
         return lengths;
     }

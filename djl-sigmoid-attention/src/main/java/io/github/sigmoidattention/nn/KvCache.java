@@ -1,5 +1,6 @@
 package io.github.sigmoidattention.nn;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
@@ -23,6 +24,9 @@ import ai.djl.ndarray.types.Shape;
  * end at the same position, so each new token is appended at one position for the whole batch,
  * and RoPE, ALiBi and causal masking, which depend on distances between positions only, give
  * every sequence the outputs it has when decoded alone.
+ *
+ * <p>A call that is refused or fails leaves the cache as it was. bfloat16 caches are refused
+ * (DJL 0.36 cannot allocate them), and so is a data type other than the block's parameters'.
  */
 public final class KvCache implements AutoCloseable {
 
@@ -67,9 +71,20 @@ public final class KvCache implements AutoCloseable {
         if (maxLength < 1) {
             throw new IllegalArgumentException("maxLength must be >= 1, got " + maxLength);
         }
-        if (dataType == null || !dataType.isFloating()) {
+        if (manager == null) {
+            throw new IllegalArgumentException("manager must not be null");
+        }
+        if (dataType == null) {
+            throw new IllegalArgumentException("dataType must not be null");
+        }
+        SigmoidMultiHeadAttention.requireUsableDataType(manager, dataType, "dataType");
+        DataType blockType = block.getParameterDataType();
+        if (blockType != null && blockType != dataType) {
             throw new IllegalArgumentException(
-                    "dataType must be a floating-point type, got " + dataType);
+                    "dataType: the block's parameters are "
+                            + blockType
+                            + ", the cache must hold the same type, got "
+                            + dataType);
         }
         Shape shape = new Shape(batch, maxLength, block.getKvHeadCount(), block.getHeadDim());
         return new KvCache(
@@ -107,6 +122,51 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
+     * Returns the data type of the cached keys and values.
+     *
+     * @return the data type
+     */
+    public DataType getDataType() {
+        return keys.getDataType();
+    }
+
+    /**
+     * Returns the device of the cached keys and values.
+     *
+     * @return the device
+     */
+    public Device getDevice() {
+        return keys.getDevice();
+    }
+
+    /**
+     * Returns G, the key/value heads the cache holds.
+     *
+     * @return G
+     */
+    public long getKvHeadCount() {
+        return keys.getShape().get(2);
+    }
+
+    /**
+     * Returns D, the head dimension of the cached keys.
+     *
+     * @return D
+     */
+    public long getHeadDim() {
+        return keys.getShape().get(3);
+    }
+
+    /**
+     * Returns whether the cache's arrays have been freed.
+     *
+     * @return true after {@link #close()} or once its manager closed
+     */
+    public boolean isClosed() {
+        return keys.isReleased() || values.isReleased() || keep.isReleased();
+    }
+
+    /**
      * Returns whether any cached position holds padding (a left-padded batch).
      *
      * @return true once a key-padding mask with a 0 was appended
@@ -119,6 +179,19 @@ public final class KvCache implements AutoCloseable {
     public void reset() {
         length = 0;
         padded = false;
+    }
+
+    /**
+     * Goes back to an earlier state: the first {@code length} positions, with or without padding.
+     * The block calls it when a call fails after appending, so that a refused call leaves the
+     * cache as it was.
+     *
+     * @param length a length the cache had
+     * @param padding whether it held padding then
+     */
+    void truncate(int length, boolean padding) {
+        this.length = length;
+        this.padded = padding;
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.github.sigmoidattention.nn;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -12,6 +13,10 @@ import java.util.function.UnaryOperator;
  * The attention core in plain NDArray operations: {@code out = Σ_j sigmoid(s_ij) · keep_ij · v_j}
  * with {@code s_ij = scale · q_i·k_j + b + b_h - alibi_ij}. It materialises the (B, H, T, F)
  * weights and trains through the engine's autograd. Half-precision inputs are computed in float32.
+ *
+ * <p>Masked weights are selected away, not multiplied by 0, so a non-finite score at a masked
+ * position gives no NaN; the keys and values of keys a key-padding mask hides are zeroed first, so
+ * that nothing they hold reaches the output or the gradients (as in the fused kernels).
  */
 final class ReferenceSigmoidAttention {
 
@@ -38,11 +43,22 @@ final class ReferenceSigmoidAttention {
         DataType type = computeType(outType);
         NDManager manager = q.getManager();
 
+        NDArray zero = manager.zeros(new Shape(), type);
+        NDArray key = call.key().toType(type, false);
+        NDArray value = call.value().toType(type, false);
+        NDArray keep = call.keep();
+        if (keep != null && keep.getShape().get(1) == 1 && keep.getShape().get(2) == 1) {
+            // A key-padding mask (B or 1, 1, 1, F): padded keys' rows of k and v become 0.
+            NDArray keyKept =
+                    keep.neq(0).reshape(keep.getShape().get(0), f, 1, 1).broadcast(key.getShape());
+            key = NDArrays.where(keyKept, key, zero);
+            value = NDArrays.where(keyKept, value, zero);
+        }
         // Group the r query heads that share a key head: (B, G, r·T, D) against (B, G, D, F).
         NDArray qg = q.toType(type, false).mul(call.scale()).transpose(0, 2, 1, 3);
         qg = qg.reshape(b, g, r * t, d);
-        NDArray kg = call.key().toType(type, false).transpose(0, 2, 3, 1);
-        NDArray vg = call.value().toType(type, false).transpose(0, 2, 1, 3);
+        NDArray kg = key.transpose(0, 2, 3, 1);
+        NDArray vg = value.transpose(0, 2, 1, 3);
         NDArray scores = qg.matMul(kg).reshape(b, h, t, f);
 
         scores = scores.add(call.bias());
@@ -53,13 +69,14 @@ final class ReferenceSigmoidAttention {
             scores = scores.add(Positions.alibiOffsets(manager, call.alibiSlopes(), t, f, type));
         }
         NDArray weights = Activation.sigmoid(scores);
-        // Multiplying by 0 makes a masked key contribute exactly nothing, value and gradient.
-        if (call.keep() != null) {
-            weights = weights.mul(call.keep().toType(type, false));
+        // A masked weight is exactly 0, in value and gradient.
+        Shape weightShape = weights.getShape();
+        if (keep != null) {
+            weights = NDArrays.where(keep.neq(0).broadcast(weightShape), weights, zero);
         }
         if (call.causal()) {
             NDArray visible = Positions.queryKeyDistance(manager, t, f).gte(0);
-            weights = weights.mul(visible.toType(type, false));
+            weights = NDArrays.where(visible.broadcast(weightShape), weights, zero);
         }
         weights = weightDropout.apply(weights);
 

@@ -1,7 +1,10 @@
 package io.github.sigmoidattention.nn;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+
+import io.github.sigmoidattention.ops.FlashSigmoid;
 
 import java.util.function.UnaryOperator;
 
@@ -9,6 +12,10 @@ import java.util.function.UnaryOperator;
  * Sigmoid attention as a function of projected heads, without the block's projections: {@code
  * out[b, i, h] = Σ_j sigmoid(scale · q_i·k_j + bias) · v_j}, in FlashAttention's layout (q of shape
  * (B, T, H, D), k and v of shape (B, F, G, D), H a multiple of G).
+ *
+ * <p>It takes float32, float16 and bfloat16 arrays (bfloat16 ones made with {@link
+ * FlashSigmoid#toDataType}, since DJL 0.36 cannot make them): the fused kernel computes bfloat16
+ * directly, the reference kernel in float32, converted by PyTorch, never by DJL.
  */
 public final class SigmoidAttention {
 
@@ -36,17 +43,77 @@ public final class SigmoidAttention {
             float bias,
             boolean causal,
             AttentionKernel kernel) {
-        validate(q, k, v);
+        Arguments.requireNonNull("kernel", kernel);
+        DataType type = validate(q, k, v, scale, bias);
         AttentionCall call = new AttentionCall(q, k, v, scale, bias, null, causal, null, null);
-        return FusedSigmoidAttention.selected(kernel, call)
-                ? FusedSigmoidAttention.attend(call)
-                : ReferenceSigmoidAttention.attend(call, UnaryOperator.identity());
+        if (FusedSigmoidAttention.selected(kernel, call)) {
+            return FusedSigmoidAttention.attend(call);
+        }
+        if (type != DataType.BFLOAT16) {
+            return ReferenceSigmoidAttention.attend(call, UnaryOperator.identity());
+        }
+        // DJL aborts the JVM when it converts bfloat16 arrays: PyTorch converts them here.
+        AttentionCall float32 =
+                new AttentionCall(
+                        FlashSigmoid.toDataType(q, DataType.FLOAT32),
+                        FlashSigmoid.toDataType(k, DataType.FLOAT32),
+                        FlashSigmoid.toDataType(v, DataType.FLOAT32),
+                        scale,
+                        bias,
+                        null,
+                        causal,
+                        null,
+                        null);
+        NDArray out = ReferenceSigmoidAttention.attend(float32, UnaryOperator.identity());
+        return FlashSigmoid.toDataType(out, DataType.BFLOAT16);
     }
 
-    private static void validate(NDArray q, NDArray k, NDArray v) {
-        if (q == null || k == null || v == null) {
-            throw new IllegalArgumentException("q, k and v must not be null");
+    /** Checks the arguments and returns the data type of q, k and v. */
+    private static DataType validate(NDArray q, NDArray k, NDArray v, float scale, float bias) {
+        String[] names = {"q", "k", "v"};
+        NDArray[] arrays = {q, k, v};
+        for (int i = 0; i < 3; i++) {
+            if (arrays[i] == null) {
+                throw new IllegalArgumentException(names[i] + " must not be null");
+            }
+            if (arrays[i].isReleased()) {
+                throw new IllegalArgumentException(names[i] + ": the NDArray has been closed");
+            }
         }
+        if (!Float.isFinite(scale)) {
+            throw new IllegalArgumentException("scale must be a finite number, got " + scale);
+        }
+        if (!Float.isFinite(bias)) {
+            throw new IllegalArgumentException("bias must be a finite number, got " + bias);
+        }
+        DataType type = FlashSigmoid.dataType(q);
+        for (int i = 0; i < 3; i++) {
+            DataType t = FlashSigmoid.dataType(arrays[i]);
+            if (!t.isFloating() && t != DataType.BFLOAT16) {
+                throw new IllegalArgumentException(
+                        names[i] + ": expected a floating-point array, got " + t);
+            }
+            if (t != type) {
+                throw new IllegalArgumentException(
+                        "q, k and v must have one data type, q is " + type + " but " + names[i]
+                                + " is " + t);
+            }
+            if (!arrays[i].getDevice().equals(q.getDevice())) {
+                throw new IllegalArgumentException(
+                        "q, k and v must be on one device, q is on " + q.getDevice() + " but "
+                                + names[i] + " is on " + arrays[i].getDevice());
+            }
+        }
+        if (type == DataType.BFLOAT16 && !FlashSigmoid.isAvailable()) {
+            throw new IllegalArgumentException(
+                    "q: bfloat16 arrays need the FlashSigmoid native library, which is"
+                            + " unavailable: " + FlashSigmoid.getUnavailableReason());
+        }
+        validateShapes(q, k, v);
+        return type;
+    }
+
+    private static void validateShapes(NDArray q, NDArray k, NDArray v) {
         Shape qs = q.getShape();
         Shape ks = k.getShape();
         if (qs.dimension() != 4 || ks.dimension() != 4 || !ks.equals(v.getShape())) {

@@ -40,6 +40,10 @@ import java.util.List;
  * by a {@code BertBlock} of the same configuration ({@code block.saveParameters}, or a model's
  * {@code .params} file) loads with {@link #loadParameters}; {@link SigmoidConversions#convert(
  * BertBlock, NDManager, SigmoidOptions)} builds the twin of an existing {@code BertBlock}.
+ *
+ * <p>DJL's {@code BertPretrainingBlock} and {@code BertMaskedLanguageModelBlock} take DJL's final
+ * {@code BertBlock} class itself, so this twin cannot go inside them; feed its outputs to heads
+ * of your own.
  */
 // Tensor dimensions are named as in DJL's BertBlock: B, T, E.
 @SuppressWarnings("LocalVariableName")

@@ -34,7 +34,8 @@ import java.util.Set;
  * values. A source parameter without a counterpart of the same shape in the twin is an error.
  *
  * <p>The twin's parameters are created in the given manager, in the source's data type; the
- * source is left as it was.
+ * source is left as it was. Keep that manager open while the twin is used: closing it frees the
+ * twin's parameters (its forward then throws, naming the closed parameter).
  */
 public final class SigmoidConversions {
 

@@ -2,16 +2,19 @@ package io.github.sigmoidattention.nn;
 
 import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
+import ai.djl.util.Pair;
 import ai.djl.util.PairList;
 
 import io.github.sigmoidattention.ops.FlashSigmoid;
@@ -362,13 +365,42 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             PairList<String, Object> params) {
         ValidatedInputs in = validate(inputs);
         KvCache cache = kvCache(params, in, training);
+        if (cache == null) {
+            return attend(parameterStore, in, null, training, params);
+        }
+        // A refused or failed call leaves the cache as it was.
+        int cachedLength = cache.getLength();
+        boolean cachedPadding = cache.hasPadding();
+        try {
+            return attend(parameterStore, in, cache, training, params);
+        } catch (RuntimeException e) {
+            cache.truncate(cachedLength, cachedPadding);
+            throw e;
+        }
+    }
+
+    private NDList attend(
+            ParameterStore parameterStore,
+            ValidatedInputs in,
+            KvCache cache,
+            boolean training,
+            PairList<String, Object> params) {
         long B = in.batch;
         long T = in.queryLength;
         long F = in.keyLength;
 
+        // A key the mask pads contributes nothing, not even a NaN or Inf it holds (0 * NaN is
+        // NaN): its rows of the key and value inputs are zeroed before the projections, which
+        // also keeps them out of the projections' gradients. Queries keep their input.
+        NDArray keyInput = in.key;
+        NDArray valueInput = in.value;
+        if (in.mask != null && in.mask.getShape().dimension() == 2) {
+            keyInput = zeroPaddedRows(in.key, in.mask);
+            valueInput = in.value == in.key ? keyInput : zeroPaddedRows(in.value, in.mask);
+        }
         NDArray q = project(parameterStore, queryProjection, in.query, training, T, headCount);
-        NDArray k = project(parameterStore, keyProjection, in.key, training, F, kvHeadCount);
-        NDArray v = project(parameterStore, valueProjection, in.value, training, F, kvHeadCount);
+        NDArray k = project(parameterStore, keyProjection, keyInput, training, F, kvHeadCount);
+        NDArray v = project(parameterStore, valueProjection, valueInput, training, F, kvHeadCount);
         if (queryNorm != null) {
             q = normalizeHeads(parameterStore, queryNorm, q, training);
             k = normalizeHeads(parameterStore, keyNorm, k, training);
@@ -417,6 +449,13 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             out = layerScale.forward(parameterStore, out, training);
         }
         return out;
+    }
+
+    /** x (B, S, E) with the rows where the key-padding mask (B or 1, S) is 0 set to 0. */
+    private static NDArray zeroPaddedRows(NDArray x, NDArray mask) {
+        Shape shape = mask.getShape();
+        NDArray keep = mask.neq(0).reshape(shape.get(0), shape.get(1), 1).broadcast(x.getShape());
+        return NDArrays.where(keep, x, x.getManager().zeros(new Shape(), x.getDataType()));
     }
 
     /**
@@ -476,6 +515,9 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                     KV_CACHE + ": expected a KvCache, got " + value.getClass().getName());
         }
         KvCache cache = (KvCache) value;
+        if (cache.isClosed()) {
+            throw new IllegalArgumentException(KV_CACHE + ": the cache has been closed");
+        }
         if (training) {
             throw new IllegalArgumentException(
                     KV_CACHE + ": the cache serves inference only, not training");
@@ -503,6 +545,47 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             throw new IllegalArgumentException(
                     KV_CACHE + ": the cache holds " + cache.getBatch() + " sequences, X has "
                             + in.batch);
+        }
+        if (cache.getKvHeadCount() != kvHeadCount || cache.getHeadDim() != headDim) {
+            throw new IllegalArgumentException(
+                    KV_CACHE
+                            + ": the cache holds "
+                            + cache.getKvHeadCount()
+                            + " kv heads of dimension "
+                            + cache.getHeadDim()
+                            + ", this block has "
+                            + kvHeadCount
+                            + " of dimension "
+                            + headDim);
+        }
+        DataType inputType = in.query.getDataType();
+        if (cache.getDataType() != inputType) {
+            throw new IllegalArgumentException(
+                    KV_CACHE
+                            + ": the cache is "
+                            + cache.getDataType()
+                            + " but X is "
+                            + inputType
+                            + "; create the cache with the data type of the block's inputs");
+        }
+        if (!cache.getDevice().equals(in.query.getDevice())) {
+            throw new IllegalArgumentException(
+                    KV_CACHE
+                            + ": the cache is on "
+                            + cache.getDevice()
+                            + " but X is on "
+                            + in.query.getDevice());
+        }
+        if (cache.getLength() + in.queryLength > cache.getMaxLength()) {
+            throw new IllegalArgumentException(
+                    KV_CACHE
+                            + ": appending "
+                            + in.queryLength
+                            + " positions to "
+                            + cache.getLength()
+                            + " exceeds the capacity "
+                            + cache.getMaxLength()
+                            + "; reset the cache or create a larger one");
         }
         return cache;
     }
@@ -563,6 +646,13 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
 
         NDArray[] sequences = {key, query, value};
         for (int i = 0; i < 3; i++) {
+            requireOpen(sequences[i], names[i]);
+        }
+        if (mask != null) {
+            requireOpen(mask, "mask");
+        }
+        requireOpenParameters();
+        for (int i = 0; i < 3; i++) {
             Shape s = sequences[i].getShape();
             if (s.dimension() != 3 || s.get(2) != embeddingSize) {
                 throw new IllegalArgumentException(
@@ -572,17 +662,17 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                 throw new IllegalArgumentException(
                         names[i] + ": batch and sequence length must be >= 1, got shape " + s);
             }
-            DataType type = sequences[i].getDataType();
+            DataType type = FlashSigmoid.dataType(sequences[i]);
             if (!type.isFloating()) {
                 throw new IllegalArgumentException(
                         names[i] + ": expected a floating-point array, got " + type);
             }
-            if (type != key.getDataType()) {
+            if (type != FlashSigmoid.dataType(key)) {
                 throw new IllegalArgumentException(
                         "inputs: mixed data types, "
                                 + names[0]
                                 + " is "
-                                + key.getDataType()
+                                + FlashSigmoid.dataType(key)
                                 + " but "
                                 + names[i]
                                 + " is "
@@ -600,10 +690,9 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                                 + sequences[i].getDevice());
             }
         }
-        requireUsableDataType(key.getManager(), key.getDataType(), names[0]);
-        if (queryProjection.isInitialized()) {
-            DataType paramType =
-                    queryProjection.getParameters().get("weight").getArray().getDataType();
+        requireUsableDataType(key.getManager(), FlashSigmoid.dataType(key), names[0]);
+        DataType paramType = getParameterDataType();
+        if (paramType != null) {
             if (paramType != key.getDataType()) {
                 throw new IllegalArgumentException(
                         "inputs: "
@@ -635,6 +724,39 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
             validateMask(mask, B, T, F, key);
         }
         return new ValidatedInputs(key, query, value, mask, B, T, F);
+    }
+
+    private static void requireOpen(NDArray array, String name) {
+        if (array == null) {
+            throw new IllegalArgumentException(name + ": must not be null");
+        }
+        if (array.isReleased()) {
+            throw new IllegalArgumentException(name + ": the NDArray has been closed");
+        }
+    }
+
+    /** Parameters freed with their NDManager would otherwise fail deep inside DJL, unnamed. */
+    private void requireOpenParameters() {
+        for (Pair<String, Parameter> p : getParameters()) {
+            Parameter parameter = p.getValue();
+            if (parameter.isInitialized() && parameter.getArray().isReleased()) {
+                throw new IllegalArgumentException(
+                        "parameter "
+                                + p.getKey()
+                                + ": its NDArray has been closed (was the NDManager that owns the"
+                                + " block's parameters closed?)");
+            }
+        }
+    }
+
+    /**
+     * Returns the data type of the block's parameters.
+     *
+     * @return the type, or null before the block is initialized
+     */
+    DataType getParameterDataType() {
+        Parameter weight = queryProjection.getParameters().get("weight");
+        return weight != null && weight.isInitialized() ? weight.getArray().getDataType() : null;
     }
 
     private void validateMask(NDArray mask, long B, long T, long F, NDArray reference) {
@@ -670,6 +792,11 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                             + " got "
                             + s);
         }
+        DataType maskType = FlashSigmoid.dataType(mask);
+        if (maskType == DataType.BFLOAT16 || maskType == DataType.UNKNOWN) {
+            throw new IllegalArgumentException(
+                    "mask: expected a boolean, integer or float32/float16 mask, got " + maskType);
+        }
         if (!mask.getDevice().equals(reference.getDevice())) {
             throw new IllegalArgumentException(
                     "mask: on "
@@ -694,7 +821,8 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                     name
                             + ": bfloat16 is not usable with DJL's PyTorch engine 0.36 (its JNI"
                             + " aborts the JVM when it creates or converts bfloat16 arrays); use"
-                            + " float16 or float32");
+                            + " float16 or float32 (SigmoidAttention.attend and FlashSigmoid take"
+                            + " bfloat16 arrays made by FlashSigmoid.toDataType)");
         }
         if (!type.isFloating()) {
             throw new IllegalArgumentException(

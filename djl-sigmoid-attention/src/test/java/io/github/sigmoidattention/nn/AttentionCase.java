@@ -36,6 +36,15 @@ final class AttentionCase {
     int keyLength;
     boolean selfAttention;
     MaskKind maskKind = MaskKind.NONE;
+    /** One mask row for the whole batch: the mask's batch dimension is 1. */
+    boolean maskBatchOne;
+    /**
+     * NaN or ±Inf put into the inputs' rows of padded keys (key-padding masks only), or 0 for none.
+     * The reference sees those rows as 0 (a padded key contributes nothing); in self-attention
+     * the padded queries hold the poison, so only the rows of real queries compare ({@link
+     * #realRows}).
+     */
+    double poison;
     boolean[][][] keep;
     boolean[][] keyPadding;
     double[][][] keyIn;
@@ -91,6 +100,7 @@ final class AttentionCase {
         c.queryLength = 1 + r.nextInt(9);
         c.keyLength = c.selfAttention ? c.queryLength : 1 + r.nextInt(9);
         c.maskKind = MaskKind.values()[r.nextInt(MaskKind.values().length)];
+        c.maskBatchOne = c.maskKind != MaskKind.NONE && c.batch > 1 && r.nextInt(3) == 0;
         switch (r.nextInt(4)) {
             case 0:
                 c.bias = SigmoidBias.constant((float) (r.nextGaussian() * 2));
@@ -171,9 +181,15 @@ final class AttentionCase {
                 int length = random.nextInt(keyLength + 1);
                 for (int j = 0; j < keyLength; j++) {
                     keyPadding[b][j] =
-                            maskKind == MaskKind.RIGHT_PADDING ? j < length : random.nextDouble() < 0.75;
+                            maskBatchOne && b > 0
+                                    ? keyPadding[0][j]
+                                    : maskKind == MaskKind.RIGHT_PADDING ? j < length : random.nextDouble() < 0.75;
                     for (int i = 0; i < queryLength; i++) {
                         keep[b][i][j] = keyPadding[b][j];
+                    }
+                    if (poison != 0 && !keyPadding[b][j]) {
+                        java.util.Arrays.fill(keyIn[b][j], 0);
+                        java.util.Arrays.fill(valueIn[b][j], 0);
                     }
                 }
             }
@@ -182,7 +198,7 @@ final class AttentionCase {
             for (int b = 0; b < batch; b++) {
                 for (int i = 0; i < queryLength; i++) {
                     for (int j = 0; j < keyLength; j++) {
-                        keep[b][i][j] = random.nextDouble() < 0.75;
+                        keep[b][i][j] = maskBatchOne && b > 0 ? keep[0][i][j] : random.nextDouble() < 0.75;
                     }
                 }
             }
@@ -205,36 +221,72 @@ final class AttentionCase {
     NDList inputs(NDManager manager, DataType type) {
         NDList list = new NDList();
         if (selfAttention) {
-            list.add(TestArrays.create(manager, queryIn, type));
+            list.add(poisoned(TestArrays.create(manager, queryIn, type)));
         } else {
-            list.add(TestArrays.create(manager, keyIn, type));
+            list.add(poisoned(TestArrays.create(manager, keyIn, type)));
             list.add(TestArrays.create(manager, queryIn, type));
-            list.add(TestArrays.create(manager, valueIn, type));
+            list.add(poisoned(TestArrays.create(manager, valueIn, type)));
         }
+        int maskBatch = maskBatchOne ? 1 : batch;
         switch (maskKind) {
             case FULL:
-                list.add(TestArrays.mask(manager, keep));
+                list.add(TestArrays.mask(manager, java.util.Arrays.copyOf(keep, maskBatch)));
                 break;
             case KEY_PADDING:
             case RIGHT_PADDING:
-                list.add(TestArrays.mask(manager, keyPadding));
+                list.add(TestArrays.mask(manager, java.util.Arrays.copyOf(keyPadding, maskBatch)));
                 break;
             case DJL_OFFSET:
-                float[] offset = new float[batch * queryLength * keyLength];
+                float[] offset = new float[maskBatch * queryLength * keyLength];
                 int n = 0;
-                for (boolean[][] m : keep) {
+                for (boolean[][] m : java.util.Arrays.copyOf(keep, maskBatch)) {
                     for (boolean[] row : m) {
                         for (boolean k : row) {
                             offset[n++] = k ? 0f : -100000f;
                         }
                     }
                 }
-                list.add(manager.create(offset, new Shape(batch, 1, queryLength, keyLength)));
+                list.add(manager.create(offset, new Shape(maskBatch, 1, queryLength, keyLength)));
                 break;
             default:
                 break;
         }
         return list;
+    }
+
+    /**
+     * Flattened (B, T, E) outputs with the rows of padded queries set to 0 when the inputs are
+     * poisoned in self-attention: those queries hold the poison, and their outputs with it.
+     */
+    double[] realRows(double[] flat) {
+        if (poison == 0 || keyPadding == null || !selfAttention) {
+            return flat;
+        }
+        double[] out = flat.clone();
+        int e = options.embeddingSize;
+        for (int b = 0; b < batch; b++) {
+            for (int i = 0; i < queryLength; i++) {
+                if (!keyPadding[b][i]) {
+                    java.util.Arrays.fill(out, (b * queryLength + i) * e, (b * queryLength + i + 1) * e, 0);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** x (B, F, E) with the poison in the rows of padded keys. */
+    private NDArray poisoned(NDArray x) {
+        if (poison == 0 || keyPadding == null) {
+            return x;
+        }
+        for (int b = 0; b < batch; b++) {
+            for (int j = 0; j < keyLength; j++) {
+                if (!keyPadding[b][j]) {
+                    x.set(new ai.djl.ndarray.index.NDIndex("{}, {}", b, j), poison);
+                }
+            }
+        }
+        return x;
     }
 
     PairList<String, Object> forwardParams() {
@@ -292,7 +344,8 @@ final class AttentionCase {
         NaiveSigmoidAttention.Options o = options;
         return String.format(
                 "case(seed=%d, E=%d, H=%d, G=%d, B=%d, T=%d, F=%d, self=%b, causal=%b, mask=%s,"
-                        + " alibi=%b, rope=%b, offset=%d, qkNorm=%s, layerScale=%b, bias=%s)",
+                        + " alibi=%b, rope=%b, offset=%d, qkNorm=%s, layerScale=%b, bias=%s,"
+                        + " maskBatchOne=%b, poison=%s)",
                 seed,
                 o.embeddingSize,
                 o.headCount,
@@ -308,6 +361,8 @@ final class AttentionCase {
                 o.positionOffset,
                 o.qkNorm,
                 o.layerScale,
-                bias);
+                bias,
+                maskBatchOne,
+                poison);
     }
 }

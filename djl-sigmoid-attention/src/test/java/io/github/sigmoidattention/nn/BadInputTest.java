@@ -270,6 +270,45 @@ class BadInputTest {
     }
 
     @Test
+    void closedArraysAreNamed() {
+        NDArray a = x(2, 3, 8);
+        NDArray mask = manager.ones(new Shape(2, 3));
+        mask.close();
+        assertMessage(IllegalArgumentException.class, () -> forward(a, mask), "mask", "closed");
+        NDArray closed = x(2, 3, 8);
+        closed.close();
+        assertMessage(IllegalArgumentException.class, () -> forward(closed), "X", "closed");
+        assertMessage(IllegalArgumentException.class, () -> forward(a, closed, a), "Q", "closed");
+        // Parameters freed with the manager that owns them.
+        SigmoidMultiHeadAttention orphan =
+                SigmoidMultiHeadAttention.builder().setEmbeddingSize(8).setHeadCount(2).build();
+        NDManager owner = NDManager.newBaseManager();
+        orphan.initialize(owner, DataType.FLOAT32, new Shape(2, 3, 8));
+        owner.close();
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> orphan.forward(new ParameterStore(manager, false), new NDList(a), false),
+                "parameter",
+                "keyProjection_weight",
+                "closed");
+    }
+
+    @Test
+    void attendRefusesNonFiniteScaleAndBias() {
+        NDArray q = manager.randomNormal(new Shape(1, 3, 2, 4));
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            for (AttentionKernel kernel : AttentionKernel.values()) {
+                assertMessage(IllegalArgumentException.class,
+                        () -> SigmoidAttention.attend(q, q, q, bad, -1f, false, kernel), "scale", String.valueOf(bad));
+                assertMessage(IllegalArgumentException.class,
+                        () -> SigmoidAttention.attend(q, q, q, 0.5f, bad, false, kernel), "bias", String.valueOf(bad));
+            }
+        }
+        assertMessage(IllegalArgumentException.class,
+                () -> SigmoidAttention.attend(q, q, q, 0.5f, 0f, false, null), "kernel");
+    }
+
+    @Test
     void badInitializationShapes() {
         SigmoidMultiHeadAttention fresh =
                 SigmoidMultiHeadAttention.builder().setEmbeddingSize(8).setHeadCount(2).build();

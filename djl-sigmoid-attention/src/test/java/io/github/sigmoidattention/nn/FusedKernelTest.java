@@ -127,7 +127,8 @@ class FusedKernelTest {
                 assertArrayEquals(
                         lengths,
                         FusedSigmoidAttention.rightPaddedLengths(
-                                mask.reshape(c.batch, 1, 1, c.keyLength).toType(DataType.BOOLEAN, false)));
+                                mask.reshape(c.batch, 1, 1, c.keyLength).toType(DataType.BOOLEAN, false),
+                                c.batch));
                 double[] out = run(c, manager, DataType.FLOAT32, false);
                 double error = TestArrays.relativeError(out, expected);
                 assertTrue(error < 1e-5, c + ": relative error " + error);
@@ -138,12 +139,19 @@ class FusedKernelTest {
             assertEquals(
                     null,
                     FusedSigmoidAttention.rightPaddedLengths(
-                            manager.create(new boolean[] {true, false, true, true, true, true}, new Shape(2, 1, 1, 3))));
-            assertEquals(null, FusedSigmoidAttention.rightPaddedLengths(manager.ones(new Shape(2, 1, 3, 3)).gt(0)));
+                            manager.create(new boolean[] {true, false, true, true, true, true}, new Shape(2, 1, 1, 3)),
+                            2));
+            assertEquals(null, FusedSigmoidAttention.rightPaddedLengths(manager.ones(new Shape(2, 1, 3, 3)).gt(0), 2));
             assertArrayEquals(
                     new int[] {0, 3},
                     FusedSigmoidAttention.rightPaddedLengths(
-                            manager.create(new boolean[] {false, false, false, true, true, true}, new Shape(2, 1, 1, 3))));
+                            manager.create(new boolean[] {false, false, false, true, true, true}, new Shape(2, 1, 1, 3)),
+                            2));
+            // A mask of batch 1 serves every sequence of the batch.
+            assertArrayEquals(
+                    new int[] {2, 2, 2},
+                    FusedSigmoidAttention.rightPaddedLengths(
+                            manager.create(new boolean[] {true, true, false}, new Shape(1, 1, 1, 3)), 3));
         }
     }
 

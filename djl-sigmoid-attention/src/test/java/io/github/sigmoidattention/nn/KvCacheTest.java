@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -11,6 +12,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
@@ -162,6 +164,58 @@ class KvCacheTest {
                 .optBias(bias)
                 .optKernel(kernel)
                 .build();
+    }
+
+    /**
+     * A refused or failed call leaves the cache as it was: refused before anything is appended
+     * (wrong data type, device, capacity, masks), or failing after the append (the fused kernel
+     * asked for inside a GradientCollector); the next calls then give the outputs of one pass.
+     */
+    @Test
+    @SuppressWarnings("try") // the collector only has to be open
+    void refusedCallsLeaveTheCacheUnchanged() {
+        SigmoidMultiHeadAttention block = SigmoidMultiHeadAttention.builder()
+                .setEmbeddingSize(8).setHeadCount(2).optCausal(true).optBias(SigmoidBias.constant(-1f))
+                .optKernel(AttentionKernel.FUSED).build();
+        try (NDManager m = NDManager.newBaseManager()) {
+            // Made before the block is initialised, so create cannot compare the data types.
+            KvCache half = KvCache.create(block, m, 1, 8, DataType.FLOAT16);
+            block.initialize(m, DataType.FLOAT32, new Shape(1, 6, 8));
+            IllegalArgumentException e = assertThrows(
+                    IllegalArgumentException.class, () -> KvCache.create(block, m, 1, 8, DataType.FLOAT16));
+            assertTrue(e.getMessage().contains("dataType") && e.getMessage().contains("float32"), e.getMessage());
+            ParameterStore ps = new ParameterStore(m, false);
+            NDArray x = m.randomNormal(new Shape(1, 6, 8));
+            NDArray full = block.forward(ps, new NDList(x), false).head();
+            PairList<String, Object> halfParams = new PairList<>();
+            halfParams.add(SigmoidMultiHeadAttention.KV_CACHE, half);
+            for (int attempt = 0; attempt < 2; attempt++) {
+                e = assertThrows(IllegalArgumentException.class,
+                        () -> block.forward(ps, new NDList(x.get(":, 0:3")), false, halfParams));
+                assertTrue(e.getMessage().startsWith(SigmoidMultiHeadAttention.KV_CACHE)
+                        && e.getMessage().contains("float16"), e.getMessage());
+                assertEquals(0, half.getLength(), "a refused call appended");
+            }
+
+            KvCache cache = KvCache.create(block, m, 1, 6, DataType.FLOAT32);
+            PairList<String, Object> params = new PairList<>();
+            params.add(SigmoidMultiHeadAttention.KV_CACHE, cache);
+            block.forward(ps, new NDList(x.get(":, 0:3")), false, params);
+            // Fails after the append: FUSED cannot run inputs a GradientCollector records.
+            NDArray tracked = x.get(":, 3:4").duplicate();
+            tracked.setRequiresGradient(true);
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                assertThrows(UnsupportedOperationException.class,
+                        () -> block.forward(ps, new NDList(tracked), false, params));
+            }
+            assertEquals(3, cache.getLength(), "a failed call left its positions in the cache");
+            assertThrows(IllegalArgumentException.class,
+                    () -> block.forward(ps, new NDList(x.get(":, 0:4")), false, params));
+            assertEquals(3, cache.getLength(), "a call over capacity appended");
+            NDArray rest = block.forward(ps, new NDList(x.get(":, 3:6")), false, params).head();
+            double error = TestArrays.relativeError(TestArrays.values(rest), TestArrays.values(full.get(":, 3:6")));
+            assertTrue(error < 1e-5, "after the refused calls: relative error " + error);
+        }
     }
 
     @Test
