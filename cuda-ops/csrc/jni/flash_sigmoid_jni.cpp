@@ -1,9 +1,10 @@
 // JNI bridge for io.github.sigmoidattention.ops.FlashSigmoidNative.
 //
 // Java passes DJL PtNDArray handles, which are at::Tensor pointers: the AtenTensorHandle of the
-// stable ABI. The bridge never hands those to the dispatcher (which consumes what it is given);
-// it passes new aliasing handles instead, and returns new handles that the caller wraps in
-// PtNDArrays owned by its NDManager. Every C++ failure becomes a Java exception.
+// stable ABI. The bridge calls the op layer (torch/attention.h) directly: it validates once and
+// runs the kernels, with no round trip through PyTorch's dispatcher. It returns new handles that
+// the caller wraps in PtNDArrays owned by its NDManager. Every C++ failure becomes a Java
+// exception.
 #include <jni.h>
 
 #include <array>
@@ -11,7 +12,8 @@
 #include <vector>
 
 #include "../flash_sigmoid/flash_sigmoid.h"
-#include "../torch/dispatch.h"
+#include "../torch/attention.h"
+#include "../torch/aten.h"
 
 using flash_sigmoid::AttentionArgs;
 using flash_sigmoid::OpError;
@@ -55,19 +57,27 @@ AtenTensorHandle as_handle(jlong h) { return reinterpret_cast<AtenTensorHandle>(
 
 jlong as_jlong(AtenTensorHandle h) { return reinterpret_cast<jlong>(h); }
 
-AttentionArgs args(jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolean causal,
-                   jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {
+// The call's tensors, in the order FlashSigmoidNative passes them: q, k, v, head_bias,
+// alibi_slopes, keep, key_lengths (0 for "none").
+constexpr jsize kTensorCount = 7;
+
+AttentionArgs args(JNIEnv* env, jlongArray tensors, jfloat scale, jfloat bias, jboolean causal) {
+    if (!tensors || env->GetArrayLength(tensors) != kTensorCount) {
+        throw OpError("flash_sigmoid: expected 7 tensor handles", true);
+    }
+    jlong h[kTensorCount];
+    env->GetLongArrayRegion(tensors, 0, kTensorCount, h);
     AttentionArgs a;
-    a.q = as_handle(q);
-    a.k = as_handle(k);
-    a.v = as_handle(v);
+    a.q = as_handle(h[0]);
+    a.k = as_handle(h[1]);
+    a.v = as_handle(h[2]);
     a.scale = scale;
     a.bias = bias;
     a.causal = causal == JNI_TRUE;
-    a.head_bias = as_handle(head_bias);
-    a.alibi_slopes = as_handle(alibi);
-    a.keep = as_handle(keep);
-    a.key_lengths = as_handle(key_lengths);
+    a.head_bias = as_handle(h[3]);
+    a.alibi_slopes = as_handle(h[4]);
+    a.keep = as_handle(h[5]);
+    a.key_lengths = as_handle(h[6]);
     return a;
 }
 
@@ -127,32 +137,29 @@ Java_io_github_sigmoidattention_ops_FlashSigmoidNative_setCpuSplitKv(JNIEnv*, jc
 }
 
 JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_forward(
-    JNIEnv* env, jclass, jlong q, jlong k, jlong v, jfloat scale, jfloat bias, jboolean causal,
-    jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {
+    JNIEnv* env, jclass, jlongArray tensors, jfloat scale, jfloat bias, jboolean causal) {
     return guarded(
         env,
         [&]() -> jlong {
-            return as_jlong(flash_sigmoid::dispatch_forward(
-                args(q, k, v, scale, bias, causal, head_bias, alibi, keep, key_lengths)));
+            return as_jlong(flash_sigmoid::attention_forward(
+                                "forward", args(env, tensors, scale, bias, causal))
+                                .release());
         },
         jlong{0});
 }
 
 JNIEXPORT jlongArray JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_backward(
-    JNIEnv* env, jclass, jlong grad_out, jlong q, jlong k, jlong v, jfloat scale, jfloat bias,
-    jboolean causal, jlong head_bias, jlong alibi, jlong keep, jlong key_lengths) {
+    JNIEnv* env, jclass, jlong grad_out, jlongArray tensors, jfloat scale, jfloat bias,
+    jboolean causal) {
     return guarded(
         env,
         [&]() -> jlongArray {
-            std::array<AtenTensorHandle, 4> grads = flash_sigmoid::dispatch_backward(
-                as_handle(grad_out), args(q, k, v, scale, bias, causal, head_bias, alibi, keep, key_lengths));
-            jlong handles[4];
-            for (int i = 0; i < 4; ++i) handles[i] = as_jlong(grads[i]);
+            flash_sigmoid::Gradients g = flash_sigmoid::attention_backward(
+                "backward", as_handle(grad_out), args(env, tensors, scale, bias, causal), true);
             jlongArray result = env->NewLongArray(4);
-            if (!result) {
-                for (jlong h : handles) aoti_torch_delete_tensor_object(as_handle(h));
-                return nullptr;
-            }
+            if (!result) return nullptr;  // OutOfMemoryError pending; g frees the gradients
+            jlong handles[4] = {as_jlong(g.dq.release()), as_jlong(g.dk.release()),
+                                as_jlong(g.dv.release()), as_jlong(g.d_head_bias.release())};
             env->SetLongArrayRegion(result, 0, 4, handles);
             return result;
         },
@@ -204,7 +211,7 @@ Java_io_github_sigmoidattention_ops_FlashSigmoidNative_softmaxFlashAttentionCpu(
     return guarded(
         env,
         [&]() -> jlong {
-            return as_jlong(flash_sigmoid::dispatch_softmax_flash_attention_cpu(
+            return as_jlong(flash_sigmoid::softmax_flash_attention_cpu(
                 as_handle(q), as_handle(k), as_handle(v), causal == JNI_TRUE));
         },
         jlong{0});

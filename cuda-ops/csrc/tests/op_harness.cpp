@@ -1,6 +1,7 @@
-// Drives the op layer the way the JNI bridge does (torch/dispatch.h: validation, then PyTorch's
-// dispatcher, then the registered boxed kernels), without a JVM, against a real libtorch_cpu.so
-// (DJL's extracted 2.7.1). Built with FS_LIBTORCH_DIR; the sanitize profile runs it under
+// Drives the op layer the way the JNI bridge does (torch/attention.h: validation, then the
+// kernels), and the registered ops the way TorchScript and Python do (PyTorch's dispatcher, then
+// the boxed kernels of registration.cpp), without a JVM, against a real libtorch_cpu.so (DJL's
+// extracted 2.7.1). Built with FS_LIBTORCH_DIR; the sanitize profile runs it under
 // AddressSanitizer and UBSan, where a JVM cannot run.
 //
 // Random cases: shapes with 0, 1, primes and odd head dims; contiguous, transposed, padded,
@@ -21,9 +22,12 @@
 #include <vector>
 
 #include "../flash_sigmoid/cpu/convert.h"
-#include "../torch/dispatch.h"
+#include "../torch/attention.h"
+#include "../torch/aten.h"
+#include "../torch/backend.h"
 
 using flash_sigmoid::AttentionArgs;
+using flash_sigmoid::Gradients;
 using flash_sigmoid::OpError;
 using flash_sigmoid::Tensor;
 
@@ -127,6 +131,36 @@ Tensor operand(const std::vector<int64_t>& sizes, int32_t dtype, int special, st
     return strided(sizes, st, dtype, special);
 }
 
+// The registered op for the arguments given (forward, forward_extended or forward_varlen), called
+// through PyTorch's dispatcher on new aliasing handles, as TorchScript would.
+Tensor dispatched_forward(const AttentionArgs& a) {
+    const bool varlen = a.key_lengths != nullptr;
+    const bool extended = varlen || a.head_bias || a.alibi_slopes || a.keep;
+    auto give = [](AtenTensorHandle h) -> StableIValue {
+        Tensor t = h ? Tensor::alias(h)
+                     : Tensor::empty({0}, aoti_torch_dtype_float32(), aoti_torch_device_type_cpu(), 0);
+        return static_cast<StableIValue>(reinterpret_cast<uintptr_t>(t.release()));
+    };
+    auto scalar = [](double d) {
+        StableIValue v = 0;
+        std::memcpy(&v, &d, sizeof d);
+        return v;
+    };
+    StableIValue stack[10] = {give(a.q), give(a.k), give(a.v), scalar(a.scale), scalar(a.bias),
+                              StableIValue{a.causal ? 1u : 0u}};
+    if (extended) {
+        stack[6] = give(a.head_bias);
+        stack[7] = give(a.alibi_slopes);
+        stack[8] = give(a.keep);
+    }
+    if (varlen) stack[9] = give(a.key_lengths);
+    flash_sigmoid::call_dispatcher(varlen     ? "flash_sigmoid::forward_varlen"
+                                   : extended ? "flash_sigmoid::forward_extended"
+                                              : "flash_sigmoid::forward",
+                                   stack);
+    return Tensor(reinterpret_cast<AtenTensorHandle>(static_cast<uintptr_t>(stack[0])));
+}
+
 struct Counts {
     int valid = 0, rejected = 0, failures = 0;
 };
@@ -200,14 +234,23 @@ void valid_case(Counts& c, int n) {
                   (long long)D, flash_sigmoid::dtype_name(dtype).c_str(), layout.c_str(), special,
                   a.causal ? 1 : 0, fs_cpu_isa());
     try {
-        Tensor out(flash_sigmoid::dispatch_forward(a));
+        Tensor out = flash_sigmoid::attention_forward("forward", a);
         if (out.sizes() != std::vector<int64_t>{B, Tq, H, D} || out.dtype() != dtype) {
             fail(c, std::string(what) + ": output " + flash_sigmoid::format_sizes(out.sizes()));
         }
         bool finite_in = special == 0 && v_special == 0;
         if (finite_in && !finite_output(out)) fail(c, std::string(what) + ": non-finite output");
-        std::array<AtenTensorHandle, 4> grads = flash_sigmoid::dispatch_backward(g.get(), a);
-        Tensor dq(grads[0]), dk(grads[1]), dv(grads[2]), dhb(grads[3]);
+        if (chance(30)) {
+            // The registered op, through the dispatcher: the same kernels, the same bits.
+            Tensor via = dispatched_forward(a);
+            if (via.sizes() != out.sizes() ||
+                (out.numel() > 0 &&
+                 std::memcmp(via.data(), out.data(), flash_sigmoid::byte_size(out)) != 0)) {
+                fail(c, std::string(what) + ": the registered op differs from the direct call");
+            }
+        }
+        Gradients grads = flash_sigmoid::attention_backward("backward", g.get(), a, true);
+        Tensor &dq = grads.dq, &dk = grads.dk, &dv = grads.dv, &dhb = grads.d_head_bias;
         if (dq.sizes() != q.sizes() || dk.sizes() != k.sizes() || dv.sizes() != v.sizes() ||
             dhb.sizes() != std::vector<int64_t>{H}) {
             fail(c, std::string(what) + ": gradient shapes");
@@ -251,9 +294,17 @@ void hostile_cases(Counts& c) {
         a.v = vv;
         return a;
     };
-    auto forward = [&](AttentionArgs a) { Tensor out(flash_sigmoid::dispatch_forward(a)); };
+    auto forward = [&](AttentionArgs a) {
+        // Both entries: the JNI bridge's direct call, and the registered op through the dispatcher.
+        // (A null handle has no dispatcher form: an empty tensor would stand for it.)
+        if (chance(50) || !a.q || !a.k || !a.v) {
+            Tensor out = flash_sigmoid::attention_forward("forward", a);
+        } else {
+            Tensor out = dispatched_forward(a);
+        }
+    };
     auto backward = [&](AtenTensorHandle g, AttentionArgs a) {
-        for (AtenTensorHandle h : flash_sigmoid::dispatch_backward(g, a)) Tensor drop(h);
+        Gradients drop = flash_sigmoid::attention_backward("backward", g, a, true);
     };
     Tensor r3 = dense({2, 5, 32}, f32), r5 = dense({1, 2, 7, 2, 8}, f32);
     expect_rejected(c, "rank q", "q must be 4-D", [&] { forward(args(r3.get(), k.get(), v.get())); });

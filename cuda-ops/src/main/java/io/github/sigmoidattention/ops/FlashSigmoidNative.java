@@ -21,37 +21,13 @@ final class FlashSigmoidNative {
     static native void setCpuSplitKv(boolean enabled);
 
     /**
-     * Calls flash_sigmoid::forward, forward_extended when an optional handle is not 0, or
-     * forward_varlen when keyLengths is not 0.
+     * Validates the call and runs the forward kernels. tensors: q, k, v, headBias, alibiSlopes,
+     * keep, keyLengths; 0 for "none".
      */
-    static native long forward(
-            long q,
-            long k,
-            long v,
-            float scale,
-            float bias,
-            boolean causal,
-            long headBias,
-            long alibiSlopes,
-            long keep,
-            long keyLengths);
+    static native long forward(long[] tensors, float scale, float bias, boolean causal);
 
-    /**
-     * Calls flash_sigmoid::backward_extended, or backward_varlen when keyLengths is not 0: dq, dk,
-     * dv and the head-bias gradient.
-     */
-    static native long[] backward(
-            long gradOut,
-            long q,
-            long k,
-            long v,
-            float scale,
-            float bias,
-            boolean causal,
-            long headBias,
-            long alibiSlopes,
-            long keep,
-            long keyLengths);
+    /** The backward: handles of dq, dk, dv and the head-bias gradient. */
+    static native long[] backward(long gradOut, long[] tensors, float scale, float bias, boolean causal);
 
     /** Whether a tensor is a leaf of autograd's graph (aten::is_leaf). */
     static native boolean isLeaf(long handle);

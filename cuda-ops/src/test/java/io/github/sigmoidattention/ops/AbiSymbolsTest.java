@@ -45,10 +45,10 @@ class AbiSymbolsTest {
 
     @Test
     void importedShimFunctionsExistInDjlLibtorch() throws Exception {
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
         Engine.getEngine("PyTorch");
         Path libtorch = Paths.get(LibUtils.getLibtorchPath(), "libtorch_cpu.so");
-        Set<String> imported = symbols(FlashSigmoid.getLibraryPath(), "--undefined-only");
+        Set<String> imported = symbols(FlashSigmoidLibrary.getLibraryPath(), "--undefined-only");
         Set<String> exported = symbols(libtorch, "--defined-only");
         assertTrue(imported.size() >= 20, "expected the shim imports, got " + imported);
         Set<String> missing = new TreeSet<>(imported);

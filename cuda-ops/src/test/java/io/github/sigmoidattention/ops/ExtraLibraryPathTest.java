@@ -23,8 +23,8 @@ class ExtraLibraryPathTest {
     void libraryNamedByPytorchExtraLibraryPathIsTheOneUsed() {
         String extra = System.getenv("PYTORCH_EXTRA_LIBRARY_PATH");
         assertNotNull(extra, "this test runs only in the extra-library-path surefire execution");
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
-        assertEquals(Paths.get(extra).toAbsolutePath(), FlashSigmoid.getLibraryPath());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
+        assertEquals(Paths.get(extra).toAbsolutePath(), FlashSigmoidLibrary.getLibraryPath());
         assertEquals("", FlashSigmoidNative.registrationError());
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray q = m.randomNormal(new Shape(1, 3, 2, 4));

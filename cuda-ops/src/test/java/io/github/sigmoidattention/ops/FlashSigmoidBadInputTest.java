@@ -24,7 +24,7 @@ class FlashSigmoidBadInputTest {
 
     @BeforeEach
     void setUp() {
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
         m = NDManager.newBaseManager();
         q = m.randomNormal(new Shape(2, 5, 4, 8));
         k = m.randomNormal(new Shape(2, 7, 2, 8));
@@ -52,8 +52,8 @@ class FlashSigmoidBadInputTest {
         for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
             expect(() -> FlashSigmoid.forward(q, k, v, bad, -1f, false), "scale must be a finite number", String.valueOf(bad));
             expect(() -> FlashSigmoid.forward(q, k, v, 0.3f, bad, true), "bias must be a finite number", String.valueOf(bad));
-            expect(() -> FlashSigmoid.backward(q, q, k, v, bad, -1f, false, null, null, null), "scale");
-            expect(() -> FlashSigmoid.backward(q, q, k, v, 0.3f, bad, false, null, null, null), "bias");
+            expect(() -> FlashSigmoid.backward(q, AttentionCall.of(q, k, v, bad, -1f, false)), "scale");
+            expect(() -> FlashSigmoid.backward(q, AttentionCall.of(q, k, v, 0.3f, bad, false)), "bias");
         }
     }
 
@@ -72,19 +72,19 @@ class FlashSigmoidBadInputTest {
             assertTrue(e.getMessage().contains("k is part of the graph"), e.getMessage());
             // Inputs outside the graph are fine inside a collector.
             assertEquals(q.getShape(), forward(q, k, v).getShape());
-            assertTrue(FlashSigmoid.isRecordingGradient(derived));
+            assertTrue(PtArrays.isRecordingGradient(derived));
         }
         // Outside the collector nothing is recorded.
         assertEquals(q.getShape(), forward(tracked, k, v).getShape());
-        assertTrue(!FlashSigmoid.isRecordingGradient(tracked));
+        assertTrue(!PtArrays.isRecordingGradient(tracked));
     }
 
     @Test
     void dataTypeSeesBfloat16() {
-        NDArray bf16 = FlashSigmoid.toDataType(q, DataType.BFLOAT16);
-        assertEquals(DataType.BFLOAT16, FlashSigmoid.dataType(bf16));
-        assertEquals(DataType.FLOAT32, FlashSigmoid.dataType(q));
-        assertEquals(DataType.FLOAT16, FlashSigmoid.dataType(q.toType(DataType.FLOAT16, false)));
+        NDArray bf16 = PtArrays.toDataType(q, DataType.BFLOAT16);
+        assertEquals(DataType.BFLOAT16, PtArrays.dataType(bf16));
+        assertEquals(DataType.FLOAT32, PtArrays.dataType(q));
+        assertEquals(DataType.FLOAT16, PtArrays.dataType(q.toType(DataType.FLOAT16, false)));
     }
 
     @Test
@@ -107,7 +107,7 @@ class FlashSigmoidBadInputTest {
         expect(() -> forward(q, k, m.randomNormal(new Shape(2, 6, 2, 8))), "v must have the shape of k",
                 "[2, 7, 2, 8]", "[2, 6, 2, 8]");
         expect(
-                () -> FlashSigmoid.backward(m.randomNormal(new Shape(2, 5, 4, 7)), q, k, v, 1f, 0f, false, null, null, null),
+                () -> FlashSigmoid.backward(m.randomNormal(new Shape(2, 5, 4, 7)), AttentionCall.of(q, k, v, 1f, 0f, false)),
                 "grad_out must have the shape of q",
                 "[2, 5, 4, 7]");
     }
@@ -121,13 +121,13 @@ class FlashSigmoidBadInputTest {
 
     @Test
     void wrongOptionalArguments() {
-        expect(() -> FlashSigmoid.forward(q, k, v, 1f, 0f, false, m.ones(new Shape(3)), null, null),
+        expect(() -> FlashSigmoid.forward(AttentionCall.of(q, k, v, 1f, 0f, false).withHeadBias(m.ones(new Shape(3)))),
                 "head_bias must have shape [4]", "[3]");
-        expect(() -> FlashSigmoid.forward(q, k, v, 1f, 0f, false, null, m.ones(new Shape(4), DataType.FLOAT64), null),
+        expect(() -> FlashSigmoid.forward(AttentionCall.of(q, k, v, 1f, 0f, false).withAlibiSlopes(m.ones(new Shape(4), DataType.FLOAT64))),
                 "alibi_slopes must be float32", "float64");
-        expect(() -> FlashSigmoid.forward(q, k, v, 1f, 0f, false, null, null, m.ones(new Shape(2, 1, 5, 6), DataType.BOOLEAN)),
+        expect(() -> FlashSigmoid.forward(AttentionCall.of(q, k, v, 1f, 0f, false).withKeep(m.ones(new Shape(2, 1, 5, 6), DataType.BOOLEAN))),
                 "keep must be 4-D", "[2, 4, 5, 7]", "[2, 1, 5, 6]");
-        expect(() -> FlashSigmoid.forward(q, k, v, 1f, 0f, false, null, null, m.ones(new Shape(2, 1, 1, 7))),
+        expect(() -> FlashSigmoid.forward(AttentionCall.of(q, k, v, 1f, 0f, false).withKeep(m.ones(new Shape(2, 1, 1, 7)))),
                 "keep must be bool or uint8", "float32");
     }
 
@@ -137,8 +137,8 @@ class FlashSigmoidBadInputTest {
         NDArray closed = m.randomNormal(new Shape(2, 5, 4, 8));
         closed.close();
         expect(() -> forward(closed, k, v), "q", "closed");
-        expect(() -> FlashSigmoid.setNumThreads(0), "threads", "0");
-        expect(() -> FlashSigmoid.toDataType(q, DataType.INT8), "type", "int8");
+        expect(() -> CpuKernels.setNumThreads(0), "threads", "0");
+        expect(() -> PtArrays.toDataType(q, DataType.INT8), "type", "int8");
     }
 
     /** A 2^31-long dimension (a stride-0 view, no memory) is refused, not indexed with int32. */

@@ -66,7 +66,7 @@ class FlashSigmoidFuzzTest {
 
     @Test
     void randomCallsEndInACorrectResultOrAClearRefusal() {
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
         long seed = seed("FlashSigmoidFuzzTest");
         int ran = 0;
         int checked = 0;
@@ -97,12 +97,10 @@ class FlashSigmoidFuzzTest {
         NDArray out;
         NDList grads = null;
         try {
-            out = FlashSigmoid.forward(c.q, c.k, c.v, c.scale, c.bias, c.causal, c.headBias, c.slopes, c.keep);
+            out = FlashSigmoid.forward(AttentionCall.of(c.q, c.k, c.v, c.scale, c.bias, c.causal).withHeadBias(c.headBias).withAlibiSlopes(c.slopes).withKeep(c.keep));
             if (c.backward) {
                 grads =
-                        FlashSigmoid.backward(
-                                c.gradOut, c.q, c.k, c.v, c.scale, c.bias, c.causal, c.headBias,
-                                c.slopes, c.keep);
+                        FlashSigmoid.backward(c.gradOut, AttentionCall.of(c.q, c.k, c.v, c.scale, c.bias, c.causal).withHeadBias(c.headBias).withAlibiSlopes(c.slopes).withKeep(c.keep));
             }
         } catch (IllegalArgumentException e) {
             if (c.refusal == null) {
@@ -364,7 +362,7 @@ class FlashSigmoidFuzzTest {
         }
         NDArray x = m.create(data, stored);
         if (type != DataType.FLOAT32) {
-            x = type == DataType.INT32 ? x.toType(type, false) : FlashSigmoid.toDataType(x, type);
+            x = type == DataType.INT32 ? x.toType(type, false) : PtArrays.toDataType(x, type);
         }
         switch (layout) {
             case 1:

@@ -29,7 +29,7 @@ class FlashSigmoidNumericsTest {
 
     @BeforeAll
     static void load() {
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
     }
 
     /** A contiguous problem: the reference, its inputs, and the call. */
@@ -72,7 +72,7 @@ class FlashSigmoidNumericsTest {
 
         private NDArray array(NDManager m, float[] data, int t, int heads) {
             NDArray x = m.create(data, new Shape(ref.b, t, heads, ref.d));
-            return type == DataType.FLOAT32 ? x : FlashSigmoid.toDataType(x, type);
+            return type == DataType.FLOAT32 ? x : PtArrays.toDataType(x, type);
         }
 
         /** Runs forward and backward; the reference sees the inputs as rounded to the dtype. */
@@ -90,8 +90,8 @@ class FlashSigmoidNumericsTest {
             float bias = (float) ref.bias;
             NDArray headBias = ref.headBias == null ? null : m.create(toFloat(ref.headBias));
             NDArray slopes = ref.slopes == null ? null : m.create(toFloat(ref.slopes));
-            NDArray out = FlashSigmoid.forward(qa, ka, va, scale, bias, ref.causal, headBias, slopes, null);
-            NDList grads = FlashSigmoid.backward(ga, qa, ka, va, scale, bias, ref.causal, headBias, slopes, null);
+            NDArray out = FlashSigmoid.forward(AttentionCall.of(qa, ka, va, scale, bias, ref.causal).withHeadBias(headBias).withAlibiSlopes(slopes));
+            NDList grads = FlashSigmoid.backward(ga, AttentionCall.of(qa, ka, va, scale, bias, ref.causal).withHeadBias(headBias).withAlibiSlopes(slopes));
             NDList all = new NDList(out);
             all.addAll(grads);
             return all;
@@ -261,7 +261,7 @@ class FlashSigmoidNumericsTest {
                 o.keep[n] = mask[n % 150];
             }
         }
-        double[] out = FlashSigmoid.forward(q, k, v, 0.25f, -2f, true, null, null, keep)
+        double[] out = FlashSigmoid.forward(AttentionCall.of(q, k, v, 0.25f, -2f, true).withKeep(keep))
                 .toType(DataType.FLOAT64, false)
                 .toDoubleArray();
         o.q = FlashSigmoidOpTest.values(q);

@@ -23,7 +23,7 @@ class FlashSigmoidOpTest {
 
     @BeforeAll
     static void load() {
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
     }
 
     static double tolerance(DataType type) {
@@ -52,7 +52,7 @@ class FlashSigmoidOpTest {
     }
 
     static double[] values(NDArray x) {
-        return FlashSigmoid.toDataType(x, DataType.FLOAT64).toDoubleArray();
+        return PtArrays.toDataType(x, DataType.FLOAT64).toDoubleArray();
     }
 
     /** A random case: its reference, its NDArrays, and a description for failures. */
@@ -178,14 +178,13 @@ class FlashSigmoidOpTest {
                 data[i] = (float) r.nextGaussian();
             }
             NDArray x = m.create(data, shape);
-            return type == DataType.FLOAT32 ? x : FlashSigmoid.toDataType(x, type);
+            return type == DataType.FLOAT32 ? x : PtArrays.toDataType(x, type);
         }
 
         void check() {
             OpReference o = ref;
             NDArray out =
-                    FlashSigmoid.forward(
-                            q, k, v, (float) o.scale, (float) o.bias, o.causal, headBias, slopes, keep);
+                    FlashSigmoid.forward(AttentionCall.of(q, k, v, (float) o.scale, (float) o.bias, o.causal).withHeadBias(headBias).withAlibiSlopes(slopes).withKeep(keep));
             assertEquals(new Shape(o.b, o.tq, o.h, o.d), out.getShape(), description);
             o.forward();
             double tol = tolerance(type);
@@ -193,9 +192,7 @@ class FlashSigmoidOpTest {
             assertTrue(err < tol, description + ": forward relative error " + err);
 
             NDList grads =
-                    FlashSigmoid.backward(
-                            gradOut, q, k, v, (float) o.scale, (float) o.bias, o.causal, headBias,
-                            slopes, keep);
+                    FlashSigmoid.backward(gradOut, AttentionCall.of(q, k, v, (float) o.scale, (float) o.bias, o.causal).withHeadBias(headBias).withAlibiSlopes(slopes).withKeep(keep));
             o.backward(gradOutValues);
             String[] names = {"dq", "dk", "dv"};
             double[][] expected = {o.dq, o.dk, o.dv};
@@ -232,14 +229,14 @@ class FlashSigmoidOpTest {
     @Test
     void decodeShapesWithSplitKeys() {
         long base = System.nanoTime();
-        int threads = FlashSigmoid.getNumThreads();
-        FlashSigmoid.setNumThreads(16);
+        int threads = CpuKernels.getNumThreads();
+        CpuKernels.setNumThreads(16);
         try {
             int[][] lengths = {{1, 2000}, {2, 1100}, {4, 3000}, {16, 700}, {17, 900}};
             // Split (the default) and unsplit: both against the double-precision reference.
             for (boolean split : new boolean[] {true, false}) {
-                FlashSigmoid.setCpuSplitKv(split);
-                org.junit.jupiter.api.Assertions.assertEquals(split, FlashSigmoid.isCpuSplitKv());
+                CpuKernels.setSplitKv(split);
+                org.junit.jupiter.api.Assertions.assertEquals(split, CpuKernels.isSplitKv());
                 for (int i = 0; i < lengths.length; i++) {
                     for (DataType type : new DataType[] {DataType.FLOAT32, DataType.BFLOAT16}) {
                         try (NDManager m = NDManager.newBaseManager()) {
@@ -251,8 +248,8 @@ class FlashSigmoidOpTest {
                 }
             }
         } finally {
-            FlashSigmoid.setCpuSplitKv(true);
-            FlashSigmoid.setNumThreads(threads);
+            CpuKernels.setSplitKv(true);
+            CpuKernels.setNumThreads(threads);
         }
     }
 

@@ -28,7 +28,7 @@ class FlashSigmoidVarlenTest {
 
     @BeforeAll
     static void load() {
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
     }
 
     /**
@@ -111,13 +111,9 @@ class FlashSigmoidVarlenTest {
             NDArray slopeArray = alibi ? m.create(toFloats(slopes)) : null;
 
             NDArray out =
-                    FlashSigmoid.forward(
-                            q, k, v, (float) scale, (float) bias, causal, headBiasArray,
-                            slopeArray, null, lens);
+                    FlashSigmoid.forward(AttentionCall.of(q, k, v, (float) scale, (float) bias, causal).withHeadBias(headBiasArray).withAlibiSlopes(slopeArray).withKeyLengths(lens));
             NDList grads =
-                    FlashSigmoid.backward(
-                            gradOut, q, k, v, (float) scale, (float) bias, causal, headBiasArray,
-                            slopeArray, null, lens);
+                    FlashSigmoid.backward(gradOut, AttentionCall.of(q, k, v, (float) scale, (float) bias, causal).withHeadBias(headBiasArray).withAlibiSlopes(slopeArray).withKeyLengths(lens));
             double[] outd = values(out);
             double[] dq = values(grads.get(0));
             double[] dk = values(grads.get(1));
@@ -196,15 +192,13 @@ class FlashSigmoidVarlenTest {
                     "[2, 2]");
             expect(
                     () ->
-                            FlashSigmoid.backward(
-                                    q, q, k, v, 0.3f, -1f, false, null, null, null,
-                                    m.create(new long[] {7, 9})),
+                            FlashSigmoid.backward(q, AttentionCall.of(q, k, v, 0.3f, -1f, false).withKeyLengths(m.create(new long[] {7, 9}))),
                     "k_lens[1] = 9");
         }
     }
 
     private static NDArray run(NDArray q, NDArray k, NDArray v, NDArray lens) {
-        return FlashSigmoid.forward(q, k, v, 0.3f, -1f, false, null, null, null, lens);
+        return FlashSigmoid.forward(AttentionCall.of(q, k, v, 0.3f, -1f, false).withKeyLengths(lens));
     }
 
     private static void expect(Runnable call, String... fragments) {
@@ -232,7 +226,7 @@ class FlashSigmoidVarlenTest {
 
     private static NDArray input(NDManager m, float[] data, Shape shape, DataType type) {
         NDArray x = m.create(data, shape);
-        return type == DataType.FLOAT32 ? x : FlashSigmoid.toDataType(x, type);
+        return type == DataType.FLOAT32 ? x : PtArrays.toDataType(x, type);
     }
 
     /** Rows [0, rows) of batch entry bi of a flat (B, T, width) array. */

@@ -11,10 +11,10 @@ final class Isas {
 
     /** Calls {@code body} with each supported ISA selected, then restores the one selected before. */
     static void forEach(Consumer<String> body) {
-        String before = FlashSigmoid.getCpuIsa();
+        String before = CpuKernels.getIsa();
         try {
             for (String isa : new String[] {"avx512", "avx2", "generic"}) {
-                if (FlashSigmoid.setCpuIsa(isa)) {
+                if (CpuKernels.setIsa(isa)) {
                     try {
                         body.accept(isa);
                     } catch (AssertionError e) {
@@ -23,7 +23,7 @@ final class Isas {
                 }
             }
         } finally {
-            assertTrue(FlashSigmoid.setCpuIsa(before));
+            assertTrue(CpuKernels.setIsa(before));
         }
     }
 }

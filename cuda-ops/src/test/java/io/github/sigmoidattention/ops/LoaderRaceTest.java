@@ -42,18 +42,18 @@ class LoaderRaceTest {
                                 start.await();
                                 switch (entry) {
                                     case 0:
-                                        return FlashSigmoid.isAvailable() + " " + FlashSigmoid.getLibraryPath();
+                                        return FlashSigmoidLibrary.isAvailable() + " " + FlashSigmoidLibrary.getLibraryPath();
                                     case 1:
-                                        return "cpu isa " + FlashSigmoid.getCpuIsa().isEmpty() + " " + FlashSigmoid.getLibraryPath();
+                                        return "cpu isa " + CpuKernels.getIsa().isEmpty() + " " + FlashSigmoidLibrary.getLibraryPath();
                                     case 2:
-                                        return FlashSigmoid.getUnavailableReason() + " " + FlashSigmoid.getLibraryPath();
+                                        return FlashSigmoidLibrary.getUnavailableReason() + " " + FlashSigmoidLibrary.getLibraryPath();
                                     default:
                                         try (NDManager m = NDManager.newBaseManager()) {
                                             NDArray q = m.ones(new Shape(1, 2, 1, 4));
                                             NDArray out = FlashSigmoid.forward(q, q, q, 0f, 0f, false);
                                             // Every weight is sigmoid(0) = 1/2: out = 2 * 1/2 * 1.
                                             return "forward " + (out.sub(1f).abs().max().getFloat() < 1e-6f) + " "
-                                                    + FlashSigmoid.getLibraryPath();
+                                                    + FlashSigmoidLibrary.getLibraryPath();
                                         }
                                 }
                             }));
@@ -64,7 +64,7 @@ class LoaderRaceTest {
         }
         pool.shutdown();
         assertEquals(1, NativeLibrary.LOAD_ATTEMPTS.get(), "the loader ran more than once");
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
-        assertEquals(Set.of(String.valueOf(FlashSigmoid.getLibraryPath())), distinct, "threads saw different outcomes");
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
+        assertEquals(Set.of(String.valueOf(FlashSigmoidLibrary.getLibraryPath())), distinct, "threads saw different outcomes");
     }
 }

@@ -41,8 +41,8 @@ class NativeMemoryTest {
                 NDArray v = m.randomNormal(new Shape(1, 45, 2, 16));
                 NDArray keep = m.ones(new Shape(1, 1, 1, 45)).gt(0);
                 NDArray bias = m.zeros(new Shape(4));
-                NDArray out = FlashSigmoid.forward(q, k, v, 0.25f, -3f, true, bias, null, keep);
-                NDList g = FlashSigmoid.backward(out, q, k, v, 0.25f, -3f, true, bias, null, keep);
+                NDArray out = FlashSigmoid.forward(AttentionCall.of(q, k, v, 0.25f, -3f, true).withHeadBias(bias).withKeep(keep));
+                NDList g = FlashSigmoid.backward(out, AttentionCall.of(q, k, v, 0.25f, -3f, true).withHeadBias(bias).withKeep(keep));
                 g.close();
                 // Invalid calls must not leak either.
                 try {
@@ -66,14 +66,14 @@ class NativeMemoryTest {
      */
     @Test
     void residentMemoryStaysFlatOverManyCalls() throws IOException {
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
         int rounds = 10;
         int perRound = Integer.getInteger("leak.calls", 100_000) / rounds;
         // One kernel thread: leaks do not depend on it, and it keeps the 100,000 calls cheap
         // (2 of them are 4 parallel regions a call, each a handoff to another thread) and
         // insensitive to other processes on a small CI machine.
-        int threads = FlashSigmoid.getNumThreads();
-        FlashSigmoid.setNumThreads(1);
+        int threads = CpuKernels.getNumThreads();
+        CpuKernels.setNumThreads(1);
         try (NDManager m = NDManager.newBaseManager()) {
             calls(m, 10_000); // warm up: threads, scratch buffers, allocator caches, the JIT
             long start = System.nanoTime();
@@ -97,22 +97,22 @@ class NativeMemoryTest {
                     late - early < 16 * 1024,
                     "native memory grew by " + (late - early) + " KiB: " + Arrays.toString(samples));
         } finally {
-            FlashSigmoid.setNumThreads(threads);
+            CpuKernels.setNumThreads(threads);
         }
     }
 
     /** What the ops return belongs to the manager of q, and closing that manager frees it. */
     @Test
     void resultsBelongToTheManagerOfQ() {
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
         try (NDManager base = NDManager.newBaseManager(); NDManager other = base.newSubManager()) {
             NDManager caller = base.newSubManager();
             NDArray q = caller.randomNormal(new Shape(1, 6, 2, 8));
             NDArray k = other.randomNormal(new Shape(1, 9, 1, 8));
             NDArray v = other.randomNormal(new Shape(1, 9, 1, 8));
             NDArray out = FlashSigmoid.forward(q, k, v, 0.3f, -1f, false);
-            NDList grads = FlashSigmoid.backward(out, q, k, v, 0.3f, -1f, false, null, null, null);
-            NDArray half = FlashSigmoid.toDataType(k, ai.djl.ndarray.types.DataType.FLOAT16);
+            NDList grads = FlashSigmoid.backward(out, AttentionCall.of(q, k, v, 0.3f, -1f, false));
+            NDArray half = PtArrays.toDataType(k, ai.djl.ndarray.types.DataType.FLOAT16);
             List<NDArray> results = new ArrayList<>(grads);
             results.add(out);
             for (NDArray x : results) {

@@ -27,7 +27,7 @@ class TorchScriptTest {
 
     @Test
     void scriptedModuleCallingTheOpRunsInDjl() throws Exception {
-        assertTrue(FlashSigmoid.isAvailable(), FlashSigmoid.getUnavailableReason());
+        assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
         Criteria<NDList, NDList> criteria =
                 Criteria.builder()
                         .setTypes(NDList.class, NDList.class)

@@ -8,9 +8,13 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 
-import io.github.sigmoidattention.nn.AttentionKernel;
-import io.github.sigmoidattention.nn.SigmoidAttention;
+import io.github.sigmoidattention.nn.attention.AttentionKernel;
+import io.github.sigmoidattention.nn.attention.SigmoidAttention;
+import io.github.sigmoidattention.ops.AtenBaselines;
+import io.github.sigmoidattention.ops.AttentionCall;
+import io.github.sigmoidattention.ops.CpuKernels;
 import io.github.sigmoidattention.ops.FlashSigmoid;
+import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -81,11 +85,11 @@ public final class CpuAttentionBenchmark {
             }
         }
         Engine.getEngine("PyTorch");
-        if (!FlashSigmoid.isAvailable()) {
-            throw new IllegalStateException(FlashSigmoid.getUnavailableReason());
+        if (!FlashSigmoidLibrary.isAvailable()) {
+            throw new IllegalStateException(FlashSigmoidLibrary.getUnavailableReason());
         }
         JniUtils.setNumThreads(threads);
-        FlashSigmoid.setNumThreads(threads);
+        CpuKernels.setNumThreads(threads);
         String command =
                 "mvn -q -DskipTests package exec:exec"
                         + " -Dexample.main=io.github.sigmoidattention.examples.bench.CpuAttentionBenchmark"
@@ -104,7 +108,7 @@ public final class CpuAttentionBenchmark {
                         + " | GFLOP/s | reference fwd (n) | fused vs reference fwd |"
                         + " reference autograd bwd (n) | FlashSigmoid bwd | fused vs reference bwd |%n"
                         + "|---|---|---|---|---|---|---|---|---|---|%n",
-                LocalDate.now(), command, heads, dim, threads, FlashSigmoid.getCpuIsa(), reps));
+                LocalDate.now(), command, heads, dim, threads, CpuKernels.getIsa(), reps));
         // Memory first: later runs leave freed pages in the allocator, which would hide growth.
         String memory = memory(memoryLength, heads, dim);
         System.out.println(memory);
@@ -144,7 +148,7 @@ public final class CpuAttentionBenchmark {
             NDArray k = m.randomNormal(new Shape(1, t, heads, dim));
             NDArray v = m.randomNormal(new Shape(1, t, heads, dim));
             NDArray grad = m.randomNormal(new Shape(1, t, heads, dim));
-            Supplier<NDArray> atenCall = () -> FlashSigmoid.softmaxFlashAttentionCpu(qa, ka, va, false);
+            Supplier<NDArray> atenCall = () -> AtenBaselines.softmaxFlashAttentionCpu(qa, ka, va, false);
             Supplier<NDArray> fusedCall = () -> FlashSigmoid.forward(q, k, v, scale, bias, false);
             atenCall.get().close(); // warm up
             fusedCall.get().close();
@@ -152,7 +156,7 @@ public final class CpuAttentionBenchmark {
                 aten.add(millis(() -> atenCall.get().close()));
                 fused.add(millis(() -> fusedCall.get().close()));
                 fusedBack.add(
-                        millis(() -> FlashSigmoid.backward(grad, q, k, v, scale, bias, false, null, null, null).close()));
+                        millis(() -> FlashSigmoid.backward(grad, AttentionCall.of(q, k, v, scale, bias, false)).close()));
             }
             // Past 4096 the reference's autograd needs more than this machine's 24 GB for all heads
             // at once, so it runs head by head (the same work) and the times are summed.

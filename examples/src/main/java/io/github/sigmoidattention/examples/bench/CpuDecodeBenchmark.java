@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 
+import io.github.sigmoidattention.ops.AtenBaselines;
+import io.github.sigmoidattention.ops.CpuKernels;
 import io.github.sigmoidattention.ops.FlashSigmoid;
 
 import java.io.IOException;
@@ -62,7 +64,7 @@ public final class CpuDecodeBenchmark {
                 default -> throw new IllegalArgumentException("unknown flag " + args[i]);
             }
         }
-        FlashSigmoid.setNumThreads(threads);
+        CpuKernels.setNumThreads(threads);
         StringBuilder md = new StringBuilder();
         md.append(String.format(Locale.ROOT,
                 "### CPU decode step, float32 (%s)%n%n"
@@ -75,7 +77,7 @@ public final class CpuDecodeBenchmark {
                         + "| cache | split (ms) | unsplit (ms) | split speed-up | ATen softmax (ms) | split vs ATen | split GB/s (K and V read) |%n"
                         + "|---|---|---|---|---|---|---|%n",
                 java.time.LocalDate.now(), CpuDecodeBenchmark.class.getName(), String.join(" ", args),
-                batch, heads, kvHeads, dim, threads, FlashSigmoid.getCpuIsa(), reps));
+                batch, heads, kvHeads, dim, threads, CpuKernels.getIsa(), reps));
         for (int n : lengths) {
             md.append(row(n, batch, heads, kvHeads, dim, reps)).append('\n');
         }
@@ -105,12 +107,12 @@ public final class CpuDecodeBenchmark {
             NDArray ka = k.repeat(2, heads / kvHeads).transpose(0, 2, 1, 3).duplicate();
             NDArray va = v.repeat(2, heads / kvHeads).transpose(0, 2, 1, 3).duplicate();
             Supplier<NDArray> fused = () -> FlashSigmoid.forward(q, k, v, scale, bias, false);
-            Supplier<NDArray> softmax = () -> FlashSigmoid.softmaxFlashAttentionCpu(qa, ka, va, false);
+            Supplier<NDArray> softmax = () -> AtenBaselines.softmaxFlashAttentionCpu(qa, ka, va, false);
             try {
                 for (int r = -2; r < reps; r++) { // two warm-up rounds
-                    FlashSigmoid.setCpuSplitKv(true);
+                    CpuKernels.setSplitKv(true);
                     double s = millis(fused);
-                    FlashSigmoid.setCpuSplitKv(false);
+                    CpuKernels.setSplitKv(false);
                     double u = millis(fused);
                     double a = millis(softmax);
                     if (r >= 0) {
@@ -120,7 +122,7 @@ public final class CpuDecodeBenchmark {
                     }
                 }
             } finally {
-                FlashSigmoid.setCpuSplitKv(true);
+                CpuKernels.setSplitKv(true);
             }
         }
         double s = BenchmarkReport.median(split);

@@ -9,6 +9,8 @@ import ai.djl.ndarray.types.Shape;
 import com.sun.jna.Library;
 import com.sun.jna.Native;
 
+import io.github.sigmoidattention.ops.AttentionCall;
+import io.github.sigmoidattention.ops.CpuKernels;
 import io.github.sigmoidattention.ops.FlashSigmoid;
 
 import java.io.IOException;
@@ -76,7 +78,7 @@ public final class LongKeyBenchmark {
                         + "```%nmvn -q -DskipTests package exec:exec -Dexample.main=%s -Dexample.args=\"%s\"%n```%n%n"
                         + "B=1, H=G=1, one query, %d threads, kernels: %s.%n",
                 java.time.LocalDate.now(), LongKeyBenchmark.class.getName(), String.join(" ", args),
-                FlashSigmoid.getNumThreads(), FlashSigmoid.getCpuIsa()));
+                CpuKernels.getNumThreads(), CpuKernels.getIsa()));
         if (accuracy.length > 0) {
             md.append(String.format(Locale.ROOT,
                     "%nForward accuracy, D=%d, scale 1/√D, bias -ln n: max |out - ref| / max |ref| against"
@@ -137,11 +139,11 @@ public final class LongKeyBenchmark {
                 }
                 double[] ref = reference(q, k, v, scale, bias, kind == 0);
                 for (int split = 0; split < 2; split++) {
-                    FlashSigmoid.setCpuSplitKv(split == 0);
+                    CpuKernels.setSplitKv(split == 0);
                     float[] o = FlashSigmoid.forward(q, k, v, scale, bias, false).toFloatArray();
                     errors[kind * 2 + split] = relativeError(o, ref);
                 }
-                FlashSigmoid.setCpuSplitKv(true);
+                CpuKernels.setSplitKv(true);
             }
         }
         return String.format(Locale.ROOT, "| 2^%d | %.1e | %.1e | %.1e | %.1e |",
@@ -204,7 +206,7 @@ public final class LongKeyBenchmark {
                 double f = (System.nanoTime() - start) / 1e9;
                 long before = resetPeak();
                 start = System.nanoTime();
-                NDList grads = FlashSigmoid.backward(gradOut, q, k, v, scale, bias, false, null, null, null);
+                NDList grads = FlashSigmoid.backward(gradOut, AttentionCall.of(q, k, v, scale, bias, false));
                 double b = (System.nanoTime() - start) / 1e9;
                 double peak = status("VmHWM:") - before;
                 grads.close();

@@ -3,9 +3,9 @@ package io.github.sigmoidattention.examples.lm;
 import ai.djl.nn.Block;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 
-import io.github.sigmoidattention.nn.QkNorm;
-import io.github.sigmoidattention.nn.SigmoidBias;
-import io.github.sigmoidattention.nn.SigmoidMultiHeadAttention;
+import io.github.sigmoidattention.nn.attention.QkNorm;
+import io.github.sigmoidattention.nn.attention.SigmoidBias;
+import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
 
 /**
  * The attention a {@link CharLanguageModel} uses in every layer: DJL's softmax block, or sigmoid

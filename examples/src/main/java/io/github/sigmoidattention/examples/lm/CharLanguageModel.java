@@ -17,8 +17,8 @@ import ai.djl.nn.transformer.PointwiseFeedForwardBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
-import io.github.sigmoidattention.nn.KvCache;
-import io.github.sigmoidattention.nn.SigmoidMultiHeadAttention;
+import io.github.sigmoidattention.nn.attention.KvCache;
+import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;

@@ -10,7 +10,7 @@ import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 
 import io.github.sigmoidattention.examples.CharCorpus;
-import io.github.sigmoidattention.nn.KvCache;
+import io.github.sigmoidattention.nn.attention.KvCache;
 
 import java.util.Random;
 

@@ -1,0 +1,49 @@
+package io.github.sigmoidattention.ops;
+
+import java.nio.file.Path;
+
+/**
+ * Whether the native FlashSigmoid library (libflash_sigmoid.so, Linux x86-64) loaded into this
+ * JVM, and from where. The first call of any method of this package loads it, after DJL's
+ * PyTorch engine; see {@link NativeLibrary} for where it comes from.
+ */
+public final class FlashSigmoidLibrary {
+
+    private FlashSigmoidLibrary() {}
+
+    /**
+     * Returns whether the native library is loaded; the first call loads it.
+     *
+     * @return true if the ops can run
+     */
+    public static boolean isAvailable() {
+        return NativeLibrary.status().loaded();
+    }
+
+    /**
+     * Returns why the native library could not be loaded.
+     *
+     * @return the reason, or null when it is available
+     */
+    public static String getUnavailableReason() {
+        return NativeLibrary.status().problem;
+    }
+
+    /**
+     * Returns the file the native library was loaded from.
+     *
+     * @return the path, or null when not loaded
+     */
+    public static Path getLibraryPath() {
+        return NativeLibrary.status().path;
+    }
+
+    /** Throws {@link IllegalStateException} with the reason when the library is unavailable. */
+    static void requireAvailable() {
+        NativeLibrary.Status status = NativeLibrary.status();
+        if (!status.loaded()) {
+            throw new IllegalStateException(
+                    "The FlashSigmoid native library is unavailable: " + status.problem);
+        }
+    }
+}
