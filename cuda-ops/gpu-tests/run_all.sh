@@ -8,7 +8,7 @@
 #   3c. test_decode.py             the split-KV decode kernel vs float64 (GQA, lengths, ALiBi, cache views)
 #   3d. test_long_context.py       16k-128k keys vs float64: the sigmoid's accuracy for weights near 1/n
 #   4. test_autograd.py            builds csrc/autograd/ against this torch; gradcheck, CUDA gradients
-#   5. bench_attention.py          ours vs SDPA FLASH and cuDNN, bf16 (bench.md, BENCHMARKS.md)
+#   5. benchmarks/gpu/bench_attention.py          ours vs SDPA FLASH and cuDNN, bf16 (bench.md, BENCHMARKS.md)
 #   6. bench_decode.py             decode step vs SDPA's backends, bf16 (decode.md, BENCHMARKS.md)
 # and prints a short summary last. Logs go to ${OUT:-/tmp/fs-gpu}. Exit status 1 if a step failed.
 #
@@ -139,11 +139,11 @@ if [ $autograd -eq 1 ]; then
 fi
 if [ $bench -eq 1 ]; then
   TAIL_LINES=0 step "bench_attention.py" "${BENCH_TIMEOUT:-600}" "$out/bench.log" \
-    python3 "$here/bench_attention.py" "$library" --out "$out/bench.md" \
+    python3 "$repo/benchmarks/gpu/bench_attention.py" "$library" --out "$out/bench.md" \
       --benchmarks-md "$repo/BENCHMARKS.md" ${BENCH_ARGS:-}
   [ -f "$out/bench.md" ] && cat "$out/bench.md"
   TAIL_LINES=0 step "bench_decode.py" "${BENCH_TIMEOUT:-600}" "$out/bench-decode.log" \
-    python3 "$here/bench_decode.py" "$library" --out "$out/decode.md" --benchmarks-md "$repo/BENCHMARKS.md"
+    python3 "$repo/benchmarks/gpu/bench_decode.py" "$library" --out "$out/decode.md" --benchmarks-md "$repo/BENCHMARKS.md"
   [ -f "$out/decode.md" ] && cat "$out/decode.md"
 fi
 

@@ -37,18 +37,21 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> backward_op(const Tensor& grad, const
                                                        double scale, double bias, bool causal,
                                                        const Tensor& head_bias,
                                                        const Tensor& slopes, const Tensor& keep) {
-    static auto op =
-        c10::Dispatcher::singleton()
-            .findSchemaOrThrow("flash_sigmoid::backward_extended", "")
-            .typed<std::tuple<Tensor, Tensor, Tensor, Tensor>(
-                const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, bool,
-                const Tensor&, const Tensor&, const Tensor&)>();
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("flash_sigmoid::backward_extended", "")
+                         .typed<std::tuple<Tensor, Tensor, Tensor, Tensor>(
+                             const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
+                             double, bool, const Tensor&, const Tensor&, const Tensor&)>();
     return op.call(grad, q, k, v, scale, bias, causal, head_bias, slopes, keep);
 }
 
 // An empty tensor stands for "none" in the extended ops.
-Tensor none_like(const Tensor& q) { return at::empty({0}, q.options().dtype(at::kFloat)); }
-bool present(const Tensor& t) { return t.defined() && t.numel() > 0; }
+Tensor none_like(const Tensor& q) {
+    return at::empty({0}, q.options().dtype(at::kFloat));
+}
+bool present(const Tensor& t) {
+    return t.defined() && t.numel() > 0;
+}
 
 class SigmoidAttention : public torch::autograd::Function<SigmoidAttention> {
 public:
@@ -71,8 +74,15 @@ public:
                         ctx->saved_data["bias"].toDouble(), ctx->saved_data["causal"].toBool(),
                         s[3], s[4], s[5]);
         // q, k, v, scale, bias, causal, head_bias, alibi_slopes, keep
-        return {dq, dk, dv, Tensor(), Tensor(), Tensor(),
-                present(s[3]) ? d_head_bias : Tensor(), Tensor(), Tensor()};
+        return {dq,
+                dk,
+                dv,
+                Tensor(),
+                Tensor(),
+                Tensor(),
+                present(s[3]) ? d_head_bias : Tensor(),
+                Tensor(),
+                Tensor()};
     }
 };
 
@@ -96,8 +106,8 @@ Tensor attention_extended_plain(const Tensor& q, const Tensor& k, const Tensor& 
     return forward_op(q, k, v, scale, bias, causal, head_bias, slopes, keep);
 }
 
-Tensor attention_plain(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
-                       double bias, bool causal) {
+Tensor attention_plain(const Tensor& q, const Tensor& k, const Tensor& v, double scale, double bias,
+                       bool causal) {
     Tensor none = none_like(q);
     return forward_op(q, k, v, scale, bias, causal, none, none,
                       at::empty({0}, q.options().dtype(at::kBool)));
@@ -107,9 +117,11 @@ Tensor attention_plain(const Tensor& q, const Tensor& k, const Tensor& v, double
 
 // A fragment: libflash_sigmoid owns the namespace and its four ops.
 TORCH_LIBRARY_FRAGMENT(flash_sigmoid, m) {
-    m.def("attention(Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal) -> Tensor");
-    m.def("attention_extended(Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal, "
-          "Tensor head_bias, Tensor alibi_slopes, Tensor keep) -> Tensor");
+    m.def(
+        "attention(Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal) -> Tensor");
+    m.def(
+        "attention_extended(Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal, "
+        "Tensor head_bias, Tensor alibi_slopes, Tensor keep) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(flash_sigmoid, Autograd, m) {

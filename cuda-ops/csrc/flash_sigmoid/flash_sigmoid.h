@@ -40,10 +40,10 @@ typedef struct fs_attention {
     float scale;
     float bias;
     int causal;
-    const float* head_bias;    /* (H) added per head, or NULL */
-    const float* alibi_slopes; /* (H), or NULL */
-    const uint8_t* keep;       /* nonzero where attention is allowed, or NULL */
-    int64_t keep_stride[4];    /* over (B, H, Tq, Tk); 0 broadcasts a dimension */
+    const float* head_bias;     /* (H) added per head, or NULL */
+    const float* alibi_slopes;  /* (H), or NULL */
+    const uint8_t* keep;        /* nonzero where attention is allowed, or NULL */
+    int64_t keep_stride[4];     /* over (B, H, Tq, Tk); 0 broadcasts a dimension */
     const int32_t* key_lengths; /* (B), each in [0, Tk]: keys of sequence b, or NULL for all Tk */
 } fs_attention;
 
@@ -75,7 +75,6 @@ int fs_cpu_set_isa(const char* isa);
  * and sums the partial outputs (default 1). For benchmarks and tests. */
 void fs_cpu_set_split_kv(int enabled);
 int fs_cpu_get_split_kv(void);
-
 
 /*
  * CUDA kernels (present when the library was built with nvcc; see fs_cuda_available). Same

@@ -40,8 +40,9 @@ auto guarded(JNIEnv* env, Fn fn, decltype(fn()) on_error) -> decltype(fn()) {
     try {
         return fn();
     } catch (const OpError& e) {
-        throw_java(env, e.invalid_argument() ? "java/lang/IllegalArgumentException"
-                                             : "ai/djl/engine/EngineException",
+        throw_java(env,
+                   e.invalid_argument() ? "java/lang/IllegalArgumentException"
+                                        : "ai/djl/engine/EngineException",
                    e.what());
     } catch (const std::bad_alloc&) {
         throw_engine(env, "flash_sigmoid: out of native memory");
@@ -53,9 +54,13 @@ auto guarded(JNIEnv* env, Fn fn, decltype(fn()) on_error) -> decltype(fn()) {
     return on_error;
 }
 
-AtenTensorHandle as_handle(jlong h) { return reinterpret_cast<AtenTensorHandle>(h); }
+AtenTensorHandle as_handle(jlong h) {
+    return reinterpret_cast<AtenTensorHandle>(h);
+}
 
-jlong as_jlong(AtenTensorHandle h) { return reinterpret_cast<jlong>(h); }
+jlong as_jlong(AtenTensorHandle h) {
+    return reinterpret_cast<jlong>(h);
+}
 
 // The call's tensors, in the order FlashSigmoidNative passes them: q, k, v, head_bias,
 // alibi_slopes, keep, key_lengths (0 for "none").
@@ -83,11 +88,16 @@ AttentionArgs args(JNIEnv* env, jlongArray tensors, jfloat scale, jfloat bias, j
 
 int32_t dtype_for_code(jint code) {
     switch (code) {
-        case 0: return aoti_torch_dtype_float32();
-        case 1: return aoti_torch_dtype_float16();
-        case 2: return aoti_torch_dtype_bfloat16();
-        case 3: return aoti_torch_dtype_float64();
-        default: throw OpError("convert: unknown dtype code " + std::to_string(code), true);
+        case 0:
+            return aoti_torch_dtype_float32();
+        case 1:
+            return aoti_torch_dtype_float16();
+        case 2:
+            return aoti_torch_dtype_bfloat16();
+        case 3:
+            return aoti_torch_dtype_float64();
+        default:
+            throw OpError("convert: unknown dtype code " + std::to_string(code), true);
     }
 }
 
@@ -101,7 +111,7 @@ Java_io_github_sigmoidattention_ops_FlashSigmoidNative_registrationError(JNIEnv*
 }
 
 JNIEXPORT jstring JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_cpuIsa(JNIEnv* env,
-                                                                                      jclass) {
+                                                                                        jclass) {
     return env->NewStringUTF(fs_cpu_isa());
 }
 
@@ -130,9 +140,8 @@ Java_io_github_sigmoidattention_ops_FlashSigmoidNative_getCpuSplitKv(JNIEnv*, jc
     return fs_cpu_get_split_kv() != 0 ? JNI_TRUE : JNI_FALSE;
 }
 
-JNIEXPORT void JNICALL
-Java_io_github_sigmoidattention_ops_FlashSigmoidNative_setCpuSplitKv(JNIEnv*, jclass,
-                                                                     jboolean enabled) {
+JNIEXPORT void JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_setCpuSplitKv(
+    JNIEnv*, jclass, jboolean enabled) {
     fs_cpu_set_split_kv(enabled == JNI_TRUE ? 1 : 0);
 }
 
@@ -141,9 +150,9 @@ JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_f
     return guarded(
         env,
         [&]() -> jlong {
-            return as_jlong(flash_sigmoid::attention_forward(
-                                "forward", args(env, tensors, scale, bias, causal))
-                                .release());
+            return as_jlong(
+                flash_sigmoid::attention_forward("forward", args(env, tensors, scale, bias, causal))
+                    .release());
         },
         jlong{0});
 }
@@ -166,8 +175,8 @@ JNIEXPORT jlongArray JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNat
         static_cast<jlongArray>(nullptr));
 }
 
-JNIEXPORT jboolean JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_isLeaf(
-    JNIEnv* env, jclass, jlong handle) {
+JNIEXPORT jboolean JNICALL
+Java_io_github_sigmoidattention_ops_FlashSigmoidNative_isLeaf(JNIEnv* env, jclass, jlong handle) {
     return guarded(
         env,
         [&]() -> jboolean {
@@ -193,8 +202,10 @@ JNIEXPORT jint JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_dt
         jint{-1});
 }
 
-JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_convert(
-    JNIEnv* env, jclass, jlong handle, jint code) {
+JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_convert(JNIEnv* env,
+                                                                                       jclass,
+                                                                                       jlong handle,
+                                                                                       jint code) {
     return guarded(
         env,
         [&]() -> jlong {
@@ -206,8 +217,10 @@ JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_c
 // ATen's own fused CPU attention for softmax, the baseline of the benchmarks: q, k, v of shape
 // (B, H, T, D).
 JNIEXPORT jlong JNICALL
-Java_io_github_sigmoidattention_ops_FlashSigmoidNative_softmaxFlashAttentionCpu(
-    JNIEnv* env, jclass, jlong q, jlong k, jlong v, jboolean causal) {
+Java_io_github_sigmoidattention_ops_FlashSigmoidNative_softmaxFlashAttentionCpu(JNIEnv* env, jclass,
+                                                                                jlong q, jlong k,
+                                                                                jlong v,
+                                                                                jboolean causal) {
     return guarded(
         env,
         [&]() -> jlong {

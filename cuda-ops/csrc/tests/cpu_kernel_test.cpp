@@ -18,7 +18,8 @@ namespace {
 struct Case {
     int64_t B, Tq, Tk, H, G, D;
     bool causal, alibi, head_bias;
-    int mask;  // 0 none, 1 dense (B, H, Tq, Tk), 2 key padding (B, 1, 1, Tk), 3 per head (B, H, 1, Tk)
+    int mask;  // 0 none, 1 dense (B, H, Tq, Tk), 2 key padding (B, 1, 1, Tk), 3 per head (B, H, 1,
+               // Tk)
     bool varlen;  // key lengths per sequence
     fs_dtype dtype;
     float scale, bias;
@@ -32,7 +33,9 @@ struct Data {
     std::vector<int32_t> key_lengths;
 };
 
-double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double sigmoid(double x) {
+    return 1.0 / (1.0 + std::exp(-x));
+}
 
 float round_to(fs_dtype t, float x) {
     if (t == FS_FLOAT16) return half_to_float(float_to_half(x));
@@ -214,7 +217,8 @@ int main(int argc, char** argv) {
             c.B = uniform(1, 2);
             int heads[] = {1, 2, 3, 4, 6};
             c.H = heads[uniform(0, 4)];
-            do c.G = uniform(1, (int)c.H); while (c.H % c.G);
+            do c.G = uniform(1, (int)c.H);
+            while (c.H % c.G);
             int dims[] = {1, 7, 16, 32, 40, 64, 96, 128};
             c.D = dims[uniform(0, 7)];
             // Long cases span several key chunks of the backward and several float32 blocks of
@@ -305,9 +309,10 @@ int main(int argc, char** argv) {
             }
             if (!(eb <= 1e-4 + tol)) {
                 ++failures;
-                std::printf("FAIL %s dbias: error %.3g of sum |dS| B=%lld Tq=%lld Tk=%lld H=%lld G=%lld\n",
-                            isa, eb, (long long)c.B, (long long)c.Tq, (long long)c.Tk,
-                            (long long)c.H, (long long)c.G);
+                std::printf(
+                    "FAIL %s dbias: error %.3g of sum |dS| B=%lld Tq=%lld Tk=%lld H=%lld G=%lld\n",
+                    isa, eb, (long long)c.B, (long long)c.Tq, (long long)c.Tk, (long long)c.H,
+                    (long long)c.G);
             }
         }
         std::printf("%s: worst relative error float32 %.2g, float16 %.2g, bfloat16 %.2g\n", isa,

@@ -25,14 +25,14 @@
 #include "../flash_sigmoid/flash_sigmoid.h"
 #include "../flash_sigmoid/cuda/generic/utils.h"
 
-#define CHECK_CUDA(x)                                                                        \
-    do {                                                                                     \
-        cudaError_t err_ = (x);                                                              \
-        if (err_ != cudaSuccess) {                                                           \
+#define CHECK_CUDA(x)                                                                       \
+    do {                                                                                    \
+        cudaError_t err_ = (x);                                                             \
+        if (err_ != cudaSuccess) {                                                          \
             std::printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(err_), __FILE__, \
-                        __LINE__, #x);                                                       \
-            std::exit(2);                                                                    \
-        }                                                                                    \
+                        __LINE__, #x);                                                      \
+            std::exit(2);                                                                   \
+        }                                                                                   \
     } while (0)
 
 namespace {
@@ -40,8 +40,8 @@ namespace {
 struct Case {
     int64_t B, Tq, Tk, H, G, D;
     bool causal, alibi, head_bias;
-    int mask;     // 0 none, 1 full (B, H, Tq, Tk), 2 key padding broadcast (B, 1, 1, Tk)
-    bool strided; // operands stored as (B, heads, T, D) and passed as (B, T, heads, D) views
+    int mask;      // 0 none, 1 full (B, H, Tq, Tk), 2 key padding broadcast (B, 1, 1, Tk)
+    bool strided;  // operands stored as (B, heads, T, D) and passed as (B, T, heads, D) views
     fs_dtype dtype;
     float scale, bias;
 };
@@ -135,7 +135,9 @@ struct HostData {
     int64_t keep_stride[4] = {0, 0, 0, 0};
 };
 
-double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double sigmoid(double x) {
+    return 1.0 / (1.0 + std::exp(-x));
+}
 
 // dbias_abs[h] = sum |dS| is the scale of d_head_bias's rounding error: the sum cancels, so its
 // own norm can be arbitrarily small against the terms.
@@ -408,8 +410,8 @@ int check_bad_inputs() {
         int st = fs_cuda_forward(&b.a, out, nullptr, msg, sizeof msg);
         bool ok = st == FS_INVALID_ARGUMENT && std::strlen(msg) > 0;
         char msg2[256] = "";
-        int st2 = fs_cuda_backward(&b.a, out, out, out, out, nullptr, buf, nullptr, msg2,
-                                   sizeof msg2);
+        int st2 =
+            fs_cuda_backward(&b.a, out, out, out, out, nullptr, buf, nullptr, msg2, sizeof msg2);
         ok = ok && st2 == FS_INVALID_ARGUMENT && std::strlen(msg2) > 0;
         ok = ok && fs_cuda_forward_kernel(&b.a) == nullptr;
         std::printf("%s bad input (%s): status %d, \"%s\"\n", ok ? "ok  " : "FAIL", b.what, st,
@@ -449,17 +451,20 @@ int check_sigmoid() {
     CHECK_CUDA(cudaMemcpy(y.data(), dy, n * 4, cudaMemcpyDeviceToHost));
     double max_abs = 0, max_rel = 0, at_abs = 0, at_rel = 0;
     for (int i = 0; i < n; ++i) {
-        // The paired form caps e^-x at 2^63 (documented in utils.h): weights below 1e-19 read 2^-63.
-        double r = i % 2 == 0 ? sigmoid(x[i]) : 1.0 / (1.0 + std::min(std::exp(-(double)x[i]), 0x1p63));
+        // The paired form caps e^-x at 2^63 (documented in utils.h): weights below 1e-19 read
+        // 2^-63.
+        double r =
+            i % 2 == 0 ? sigmoid(x[i]) : 1.0 / (1.0 + std::min(std::exp(-(double)x[i]), 0x1p63));
         double e = std::fabs(y[i] - r);
         if (e > max_abs) max_abs = e, at_abs = x[i];
         if (e / r > max_rel) max_rel = e / r, at_rel = x[i];
     }
     // Float rounding of x * log2(e) alone moves sigmoid by up to |x| * 6e-8 relative (5e-6 at -80).
     const bool ok = max_rel <= 2e-5;
-    std::printf("%s sigmoid over [-80, 40]: max abs error %.3g (x=%.2f), max rel error %.3g (x=%.2f), "
-                "bound 2e-5\n",
-                ok ? "ok  " : "FAIL", max_abs, at_abs, max_rel, at_rel);
+    std::printf(
+        "%s sigmoid over [-80, 40]: max abs error %.3g (x=%.2f), max rel error %.3g (x=%.2f), "
+        "bound 2e-5\n",
+        ok ? "ok  " : "FAIL", max_abs, at_abs, max_rel, at_rel);
     cudaFree(dx);
     cudaFree(dy);
     return ok ? 0 : 1;
@@ -527,9 +532,9 @@ void bench() {
                 fs_operand fq{gq, {s[0], s[1], s[2], s[3]}}, fk{gk, {s[0], s[1], s[2], s[3]}},
                     fv{gv, {s[0], s[1], s[2], s[3]}};
                 CHECK_CUDA(cudaEventRecord(e0));
-                int st = bwd ? fs_cuda_backward(&a, gdo, fq, fk, fv, dbias, ws, nullptr, msg,
-                                                sizeof msg)
-                             : fs_cuda_forward(&a, out, nullptr, msg, sizeof msg);
+                int st =
+                    bwd ? fs_cuda_backward(&a, gdo, fq, fk, fv, dbias, ws, nullptr, msg, sizeof msg)
+                        : fs_cuda_forward(&a, out, nullptr, msg, sizeof msg);
                 CHECK_CUDA(cudaEventRecord(e1));
                 if (st != FS_OK) {
                     std::printf("bench call failed: %s\n", msg);
@@ -543,10 +548,11 @@ void bench() {
             std::sort(times.begin(), times.end());
             double ms = times[times.size() / 2];
             double flops = 4.0 * B * H * N * N * D * (causal ? 0.5 : 1.0) * (bwd ? 2.5 : 1.0);
-            std::printf("bench %s %s B=4 H=16 N=4096 D=128 bf16: median %.3f ms, %.1f TFLOP/s "
-                        "(min %.3f ms)\n",
-                        bwd ? "backward" : "forward ", causal ? "causal    " : "non-causal", ms,
-                        flops / ms / 1e9, times.front());
+            std::printf(
+                "bench %s %s B=4 H=16 N=4096 D=128 bf16: median %.3f ms, %.1f TFLOP/s "
+                "(min %.3f ms)\n",
+                bwd ? "backward" : "forward ", causal ? "causal    " : "non-causal", ms,
+                flops / ms / 1e9, times.front());
         }
     }
     std::printf("forward kernel family: %s\n", fs_cuda_forward_kernel(&a0));
@@ -559,10 +565,14 @@ int main(int argc, char** argv) {
     bool small = false, do_bench = false;
     unsigned seed = (unsigned)std::chrono::high_resolution_clock::now().time_since_epoch().count();
     for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--small")) small = true;
-        else if (!std::strcmp(argv[i], "--bench")) do_bench = true;
-        else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) seed = (unsigned)std::atoll(argv[++i]);
-        else random_cases = std::atoi(argv[i]);
+        if (!std::strcmp(argv[i], "--small"))
+            small = true;
+        else if (!std::strcmp(argv[i], "--bench"))
+            do_bench = true;
+        else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc)
+            seed = (unsigned)std::atoll(argv[++i]);
+        else
+            random_cases = std::atoi(argv[i]);
     }
     if (!fs_cuda_available()) {
         std::printf("no CUDA device\n");
@@ -590,8 +600,20 @@ int main(int argc, char** argv) {
     std::vector<Case> cases;
     auto add = [&](int64_t D, fs_dtype dt, int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t G,
                    bool causal, bool alibi, bool hb, int mask, bool strided) {
-        Case c{B, Tq, Tk, H, G, D, causal, alibi, hb, mask, strided, dt,
-               1.0f / std::sqrt((float)D), -std::log((float)std::max<int64_t>(Tk, 2))};
+        Case c{B,
+               Tq,
+               Tk,
+               H,
+               G,
+               D,
+               causal,
+               alibi,
+               hb,
+               mask,
+               strided,
+               dt,
+               1.0f / std::sqrt((float)D),
+               -std::log((float)std::max<int64_t>(Tk, 2))};
         cases.push_back(c);
     };
     const fs_dtype dtypes[] = {FS_BFLOAT16, FS_FLOAT16};
@@ -632,7 +654,8 @@ int main(int argc, char** argv) {
         for (int n = 0; n < random_cases; ++n) {
             int64_t H = std::vector<int64_t>{1, 2, 3, 4, 6, 8}[uniform(0, 5)];
             int64_t G;
-            do G = uniform(1, (int)H); while (H % G);
+            do G = uniform(1, (int)H);
+            while (H % G);
             add(dims[uniform(0, (int)dims.size() - 1)], dtypes[uniform(0, 1)], uniform(1, 2),
                 lens[uniform(0, 9)], lens[uniform(0, 9)], H, G, uniform(0, 1), uniform(0, 2) == 0,
                 uniform(0, 1), uniform(0, 2), uniform(0, 1));
@@ -641,13 +664,16 @@ int main(int argc, char** argv) {
     Worst worst;
     int passed = 0;
     for (const Case& c : cases) {
-        if (run_case(c, rng, worst)) ++passed;
-        else ++failures;
+        if (run_case(c, rng, worst))
+            ++passed;
+        else
+            ++failures;
     }
-    std::printf("worst relative errors (out, dq, dk, dv, dbias vs sum|dS|): fp16 %.2e %.2e %.2e %.2e %.2e; "
-                "bf16 %.2e %.2e %.2e %.2e %.2e\n",
-                worst.v[0][0], worst.v[0][1], worst.v[0][2], worst.v[0][3], worst.v[0][4],
-                worst.v[1][0], worst.v[1][1], worst.v[1][2], worst.v[1][3], worst.v[1][4]);
+    std::printf(
+        "worst relative errors (out, dq, dk, dv, dbias vs sum|dS|): fp16 %.2e %.2e %.2e %.2e %.2e; "
+        "bf16 %.2e %.2e %.2e %.2e %.2e\n",
+        worst.v[0][0], worst.v[0][1], worst.v[0][2], worst.v[0][3], worst.v[0][4], worst.v[1][0],
+        worst.v[1][1], worst.v[1][2], worst.v[1][3], worst.v[1][4]);
     if (do_bench) bench();
     std::printf("%d/%zu cases passed; %s (seed %u)\n", passed, cases.size(),
                 failures ? "FAILURES" : "all passed", seed);

@@ -40,7 +40,9 @@ int64_t pick(std::initializer_list<int64_t> values) {
     return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng)];
 }
 
-bool chance(int percent) { return std::uniform_int_distribution<int>(0, 99)(rng) < percent; }
+bool chance(int percent) {
+    return std::uniform_int_distribution<int>(0, 99)(rng) < percent;
+}
 
 // Elements of storage a strided view reaches.
 int64_t storage_elements(const std::vector<int64_t>& sizes, const std::vector<int64_t>& strides) {
@@ -70,7 +72,8 @@ void fill(const Tensor& t, int32_t dtype, const std::vector<int64_t>& sizes,
     } else if (dtype == aoti_torch_dtype_float16() || dtype == aoti_torch_dtype_bfloat16()) {
         uint16_t* h = static_cast<uint16_t*>(p);
         bool half = dtype == aoti_torch_dtype_float16();
-        for (int64_t i = 0; i < n; ++i) h[i] = half ? float_to_half(values[i]) : float_to_bf16(values[i]);
+        for (int64_t i = 0; i < n; ++i)
+            h[i] = half ? float_to_half(values[i]) : float_to_bf16(values[i]);
     } else if (dtype == aoti_torch_dtype_float64()) {
         double* d = static_cast<double*>(p);
         for (int64_t i = 0; i < n; ++i) d[i] = values[i];
@@ -137,8 +140,9 @@ Tensor dispatched_forward(const AttentionArgs& a) {
     const bool varlen = a.key_lengths != nullptr;
     const bool extended = varlen || a.head_bias || a.alibi_slopes || a.keep;
     auto give = [](AtenTensorHandle h) -> StableIValue {
-        Tensor t = h ? Tensor::alias(h)
-                     : Tensor::empty({0}, aoti_torch_dtype_float32(), aoti_torch_device_type_cpu(), 0);
+        Tensor t =
+            h ? Tensor::alias(h)
+              : Tensor::empty({0}, aoti_torch_dtype_float32(), aoti_torch_device_type_cpu(), 0);
         return static_cast<StableIValue>(reinterpret_cast<uintptr_t>(t.release()));
     };
     auto scalar = [](double d) {
@@ -146,8 +150,8 @@ Tensor dispatched_forward(const AttentionArgs& a) {
         std::memcpy(&v, &d, sizeof d);
         return v;
     };
-    StableIValue stack[10] = {give(a.q), give(a.k), give(a.v), scalar(a.scale), scalar(a.bias),
-                              StableIValue{a.causal ? 1u : 0u}};
+    StableIValue stack[10] = {give(a.q),       give(a.k),      give(a.v),
+                              scalar(a.scale), scalar(a.bias), StableIValue{a.causal ? 1u : 0u}};
     if (extended) {
         stack[6] = give(a.head_bias);
         stack[7] = give(a.alibi_slopes);
@@ -193,7 +197,8 @@ void valid_case(Counts& c, int n) {
     int64_t Tk = chance(30) ? Tq : pick({0, 1, 3, 7, 17, 64, 127, 131});
     int64_t H = pick({1, 2, 3, 4, 6}), G = H;
     if (chance(50)) {
-        do G = pick({1, 2, 3}); while (H % G != 0);
+        do G = pick({1, 2, 3});
+        while (H % G != 0);
     }
     int64_t D = pick({0, 1, 2, 7, 16, 33, 64, 80, 128});
     if (chance(10)) B = 0;
@@ -307,29 +312,36 @@ void hostile_cases(Counts& c) {
         Gradients drop = flash_sigmoid::attention_backward("backward", g, a, true);
     };
     Tensor r3 = dense({2, 5, 32}, f32), r5 = dense({1, 2, 7, 2, 8}, f32);
-    expect_rejected(c, "rank q", "q must be 4-D", [&] { forward(args(r3.get(), k.get(), v.get())); });
-    expect_rejected(c, "rank v", "v must be 4-D", [&] { forward(args(q.get(), k.get(), r5.get())); });
+    expect_rejected(c, "rank q", "q must be 4-D",
+                    [&] { forward(args(r3.get(), k.get(), v.get())); });
+    expect_rejected(c, "rank v", "v must be 4-D",
+                    [&] { forward(args(q.get(), k.get(), r5.get())); });
     expect_rejected(c, "null q", "q is missing", [&] { forward(args(nullptr, k.get(), v.get())); });
     Tensor k3 = dense({2, 7, 3, 8}, f32);
     expect_rejected(c, "heads", "heads", [&] { forward(args(q.get(), k3.get(), k3.get())); });
     Tensor k0 = dense({2, 7, 0, 8}, f32);
-    expect_rejected(c, "zero kv heads", "heads", [&] { forward(args(q.get(), k0.get(), k0.get())); });
+    expect_rejected(c, "zero kv heads", "heads",
+                    [&] { forward(args(q.get(), k0.get(), k0.get())); });
     Tensor kd = dense({2, 7, 2, 6}, f32);
-    expect_rejected(c, "head dim", "head dim 6", [&] { forward(args(q.get(), kd.get(), kd.get())); });
+    expect_rejected(c, "head dim", "head dim 6",
+                    [&] { forward(args(q.get(), kd.get(), kd.get())); });
     Tensor kb = dense({3, 7, 2, 8}, f32);
     expect_rejected(c, "batch", "batch 3", [&] { forward(args(q.get(), kb.get(), kb.get())); });
     Tensor v6 = dense({2, 6, 2, 8}, f32);
     expect_rejected(c, "v shape", "shape of k", [&] { forward(args(q.get(), k.get(), v6.get())); });
     Tensor qbig = dense({1, 1, 1, 1025}, f32), kbig = dense({1, 1, 1, 1025}, f32);
-    expect_rejected(c, "head dim 1025", "1024", [&] { forward(args(qbig.get(), kbig.get(), kbig.get())); });
+    expect_rejected(c, "head dim 1025", "1024",
+                    [&] { forward(args(qbig.get(), kbig.get(), kbig.get())); });
     const int32_t bad_dtypes[] = {aoti_torch_dtype_float64(), aoti_torch_dtype_int32(),
                                   aoti_torch_dtype_int64(), aoti_torch_dtype_bool()};
     for (int32_t dt : bad_dtypes) {
         Tensor qq = dense({2, 5, 4, 8}, dt);
-        expect_rejected(c, "dtype q", "q must be float32", [&] { forward(args(qq.get(), k.get(), v.get())); });
+        expect_rejected(c, "dtype q", "q must be float32",
+                        [&] { forward(args(qq.get(), k.get(), v.get())); });
     }
     Tensor kh = dense({2, 7, 2, 8}, aoti_torch_dtype_float16());
-    expect_rejected(c, "mixed dtypes", "k is float16", [&] { forward(args(q.get(), kh.get(), v.get())); });
+    expect_rejected(c, "mixed dtypes", "k is float16",
+                    [&] { forward(args(q.get(), kh.get(), v.get())); });
     // Extents of 2^31 and more, as stride-0 views of one element: refused before any access.
     const int64_t huge[] = {int64_t{1} << 31, (int64_t{1} << 40) + 3};
     for (int64_t n : huge) {
@@ -337,13 +349,16 @@ void hostile_cases(Counts& c) {
             std::vector<int64_t> qs = {2, 5, 4, 8};
             qs[dim] = n;
             Tensor wide = strided(qs, {0, 0, 0, 0}, f32);
-            expect_rejected(c, "huge q", "above the 2^31 - 1", [&] { forward(args(wide.get(), k.get(), v.get())); });
+            expect_rejected(c, "huge q", "above the 2^31 - 1",
+                            [&] { forward(args(wide.get(), k.get(), v.get())); });
             std::vector<int64_t> ks = {2, 7, 2, 8};
             ks[dim] = n;
             Tensor wk = strided(ks, {0, 0, 0, 0}, f32);
-            expect_rejected(c, "huge k", "above the 2^31 - 1", [&] { forward(args(q.get(), wk.get(), wk.get())); });
+            expect_rejected(c, "huge k", "above the 2^31 - 1",
+                            [&] { forward(args(q.get(), wk.get(), wk.get())); });
             Tensor wg = strided(qs, {0, 0, 0, 0}, f32);
-            expect_rejected(c, "huge grad_out", "grad_out", [&] { backward(wg.get(), args(q.get(), k.get(), v.get())); });
+            expect_rejected(c, "huge grad_out", "grad_out",
+                            [&] { backward(wg.get(), args(q.get(), k.get(), v.get())); });
             std::vector<int64_t> ms = {1, 1, 1, 1};
             ms[dim] = n;
             Tensor wm = strided(ms, {0, 0, 0, 0}, aoti_torch_dtype_bool());
@@ -355,7 +370,8 @@ void hostile_cases(Counts& c) {
         }
     }
     // Optional arguments.
-    Tensor hb3 = dense({3}, f32), hb64 = dense({4}, aoti_torch_dtype_float64()), hb2d = dense({4, 1}, f32);
+    Tensor hb3 = dense({3}, f32), hb64 = dense({4}, aoti_torch_dtype_float64()),
+           hb2d = dense({4, 1}, f32);
     for (Tensor* t : {&hb3, &hb64, &hb2d}) {
         expect_rejected(c, "head_bias", "head_bias", [&] {
             AttentionArgs a = args(q.get(), k.get(), v.get());
@@ -368,8 +384,8 @@ void hostile_cases(Counts& c) {
             backward(q.get(), a);
         });
     }
-    Tensor m3 = dense({2, 5, 7}, aoti_torch_dtype_bool()), mw = dense({2, 1, 5, 6}, aoti_torch_dtype_bool()),
-           mf = dense({2, 1, 1, 7}, f32);
+    Tensor m3 = dense({2, 5, 7}, aoti_torch_dtype_bool()),
+           mw = dense({2, 1, 5, 6}, aoti_torch_dtype_bool()), mf = dense({2, 1, 1, 7}, f32);
     for (Tensor* t : {&m3, &mw, &mf}) {
         expect_rejected(c, "keep", "keep must be", [&] {
             AttentionArgs a = args(q.get(), k.get(), v.get());
@@ -394,7 +410,8 @@ void hostile_cases(Counts& c) {
     Tensor g7 = dense({2, 5, 4, 7}, f32);
     expect_rejected(c, "grad_out shape", "grad_out must have the shape of q",
                     [&] { backward(g7.get(), args(q.get(), k.get(), v.get())); });
-    expect_rejected(c, "null grad_out", "grad_out is missing", [&] { backward(nullptr, args(q.get(), k.get(), v.get())); });
+    expect_rejected(c, "null grad_out", "grad_out is missing",
+                    [&] { backward(nullptr, args(q.get(), k.get(), v.get())); });
 }
 
 // The C ABI of the kernels refuses what the op layer would never pass.
@@ -453,7 +470,8 @@ int main(int argc, char** argv) {
     for (int n = 0; n < cases; ++n) valid_case(c, n);
     hostile_cases(c);
     kernel_abi_cases(c);
-    std::printf("op_harness: %d calls ran (forward and backward), %d bad calls refused, %d failures\n",
-                c.valid, c.rejected, c.failures);
+    std::printf(
+        "op_harness: %d calls ran (forward and backward), %d bad calls refused, %d failures\n",
+        c.valid, c.rejected, c.failures);
     return c.failures ? 1 : 0;
 }

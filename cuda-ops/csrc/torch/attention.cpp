@@ -112,10 +112,10 @@ Gradients attention_backward(const char* op, AtenTensorHandle grad_out, const At
     float* d_head_bias =
         r.d_head_bias.defined() ? static_cast<float*>(r.d_head_bias.data()) : nullptr;
     char message[512] = {0};
-    check_kernel(backend->backward(a, backend->operand(g), backend->operand(r.dq),
-                                   backend->operand(r.dk), backend->operand(r.dv), d_head_bias,
-                                   message, sizeof message),
-                 op, message);
+    check_kernel(
+        backend->backward(a, backend->operand(g), backend->operand(r.dq), backend->operand(r.dk),
+                          backend->operand(r.dv), d_head_bias, message, sizeof message),
+        op, message);
     return r;
 }
 

@@ -29,7 +29,8 @@ public:
     virtual void zero(const Tensor& t) const = 0;
 
     // The kernels' C ABI; status codes with the message, as flash_sigmoid.h defines them.
-    virtual int forward(const fs_attention& a, fs_operand out, char* message, size_t size) const = 0;
+    virtual int forward(const fs_attention& a, fs_operand out, char* message,
+                        size_t size) const = 0;
     virtual int backward(const fs_attention& a, fs_operand dout, fs_operand dq, fs_operand dk,
                          fs_operand dv, float* d_head_bias, char* message, size_t size) const = 0;
 };

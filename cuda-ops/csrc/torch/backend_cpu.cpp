@@ -8,7 +8,8 @@ namespace flash_sigmoid {
 
 size_t byte_size(const Tensor& t) {
     const int32_t dtype = t.dtype();
-    size_t element = dtype == aoti_torch_dtype_float32() || dtype == aoti_torch_dtype_int32() ? 4 : 2;
+    size_t element =
+        dtype == aoti_torch_dtype_float32() || dtype == aoti_torch_dtype_int32() ? 4 : 2;
     return static_cast<size_t>(t.numel()) * element;
 }
 
@@ -67,6 +68,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Backend> cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> cpu_backend() {
+    return std::make_unique<CpuBackend>();
+}
 
 }  // namespace flash_sigmoid

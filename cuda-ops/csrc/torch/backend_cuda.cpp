@@ -26,7 +26,9 @@ bool cuda_layout_ok(const Tensor& t) {
 class CudaBackend final : public Backend {
 public:
     CudaBackend(const char* op, int32_t device)
-        : op_(op), device_(device), scope_(op, device),
+        : op_(op),
+          device_(device),
+          scope_(op, device),
           stream_(cuda_device::current_stream(op, device)) {}
 
     Tensor operand_tensor(AtenTensorHandle h) const override {
@@ -71,7 +73,8 @@ public:
     }
 
     void zero(const Tensor& t) const override {
-        if (t.defined() && t.numel() > 0) cuda_device::zero_async(op_, t.data(), byte_size(t), stream_);
+        if (t.defined() && t.numel() > 0)
+            cuda_device::zero_async(op_, t.data(), byte_size(t), stream_);
     }
 
     int forward(const fs_attention& a, fs_operand out, char* message, size_t size) const override {
@@ -87,8 +90,9 @@ public:
             workspace = empty({static_cast<int64_t>((bytes + 3) / 4)}, aoti_torch_dtype_float32());
             scratch = workspace.data();
             if (reinterpret_cast<uintptr_t>(scratch) % 256 != 0) {
-                throw OpError(prefix(op_, "PyTorch's allocator returned a workspace not aligned to "
-                                          "256 bytes"),
+                throw OpError(prefix(op_,
+                                     "PyTorch's allocator returned a workspace not aligned to "
+                                     "256 bytes"),
                               false);
             }
         }

@@ -26,8 +26,9 @@ struct OpSpec {
 };
 
 constexpr OpSpec kOps[] = {
-    {"forward", "forward(Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal) -> Tensor",
-     false, 0},
+    {"forward",
+     "forward(Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal) -> Tensor", false,
+     0},
     {"backward",
      "backward(Tensor grad_out, Tensor q, Tensor k, Tensor v, float scale, float bias, bool causal)"
      " -> (Tensor, Tensor, Tensor)",
@@ -75,7 +76,8 @@ void run_boxed(const OpSpec& op, StableIValue* stack) {
     // Take ownership of every tensor argument first, so that none leaks when a call fails.
     const int first = op.backward ? 1 : 0;  // position of q
     Tensor grad_out = op.backward ? Tensor(handle_at(stack, 0)) : Tensor();
-    Tensor q(handle_at(stack, first)), k(handle_at(stack, first + 1)), v(handle_at(stack, first + 2));
+    Tensor q(handle_at(stack, first)), k(handle_at(stack, first + 1)),
+        v(handle_at(stack, first + 2));
     std::vector<Tensor> optional;
     for (int i = 0; i < op.optional; ++i) optional.emplace_back(handle_at(stack, first + 6 + i));
     try {
@@ -118,7 +120,8 @@ constexpr std::array<BoxedKernel, kOpCount> kernels(std::index_sequence<I...>) {
     return {&boxed<I>...};
 }
 
-constexpr std::array<BoxedKernel, kOpCount> kKernels = kernels(std::make_index_sequence<kOpCount>{});
+constexpr std::array<BoxedKernel, kOpCount> kKernels =
+    kernels(std::make_index_sequence<kOpCount>{});
 
 std::string& registration_error_storage() {
     static std::string error;
@@ -134,8 +137,9 @@ struct Registration {
         std::string& error = registration_error_storage();
         TorchLibraryHandle def = nullptr;
         if (aoti_torch_library_init_def("flash_sigmoid", __FILE__, __LINE__, &def) != 0) {
-            error = "the flash_sigmoid namespace could not be defined (is another copy of this "
-                    "library already loaded?)";
+            error =
+                "the flash_sigmoid namespace could not be defined (is another copy of this "
+                "library already loaded?)";
             return;
         }
         for (const OpSpec& op : kOps) {
@@ -146,7 +150,8 @@ struct Registration {
         }
         for (const char* key : {"CPU", "CUDA"}) {
             TorchLibraryHandle impl = nullptr;
-            if (aoti_torch_library_init_impl("flash_sigmoid", key, __FILE__, __LINE__, &impl) != 0) {
+            if (aoti_torch_library_init_impl("flash_sigmoid", key, __FILE__, __LINE__, &impl) !=
+                0) {
                 error = std::string("could not register the ") + key + " kernels of flash_sigmoid";
                 return;
             }
@@ -165,6 +170,8 @@ const Registration registration;
 
 }  // namespace
 
-const std::string& registration_error() { return registration_error_storage(); }
+const std::string& registration_error() {
+    return registration_error_storage();
+}
 
 }  // namespace flash_sigmoid

@@ -4,7 +4,9 @@
 
 namespace flash_sigmoid {
 
-void throw_invalid(const std::string& message) { throw OpError(message, true); }
+void throw_invalid(const std::string& message) {
+    throw OpError(message, true);
+}
 
 void check_shim(AOTITorchError status, const char* what) {
     if (status != AOTI_TORCH_SUCCESS) {
@@ -117,7 +119,8 @@ std::string dtype_name(int32_t dtype) {
 std::string device_name(const Tensor& t) {
     int32_t type = t.device_type();
     if (type == aoti_torch_device_type_cpu()) return "cpu";
-    std::string name = type == aoti_torch_device_type_cuda() ? "cuda" : "device type " + std::to_string(type);
+    std::string name =
+        type == aoti_torch_device_type_cuda() ? "cuda" : "device type " + std::to_string(type);
     return name + ":" + std::to_string(t.device_index());
 }
 

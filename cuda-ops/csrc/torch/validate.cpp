@@ -149,9 +149,9 @@ void require_keep(const char* op, AtenTensorHandle h, const Info& q, int64_t tk)
     bool ok = x.sizes.size() == 4;
     for (int i = 0; ok && i < 4; ++i) ok = x.sizes[i] == 1 || x.sizes[i] == full[i];
     if (!ok) {
-        throw_invalid(prefix(op, "keep") + " must be 4-D with each dimension 1 or (B, H, Tq, Tk) = " +
-                      format_sizes({full[0], full[1], full[2], full[3]}) + ", got " +
-                      format_sizes(x.sizes));
+        throw_invalid(
+            prefix(op, "keep") + " must be 4-D with each dimension 1 or (B, H, Tq, Tk) = " +
+            format_sizes({full[0], full[1], full[2], full[3]}) + ", got " + format_sizes(x.sizes));
     }
     if (x.dtype != aoti_torch_dtype_bool() && x.dtype != aoti_torch_dtype_uint8()) {
         throw_invalid(prefix(op, "keep") + " must be bool or uint8, got " + dtype_name(x.dtype));
@@ -179,10 +179,10 @@ void require_key_lengths(const char* op, AtenTensorHandle h, const Info& q, int6
     std::vector<int32_t> lens = key_length_values(h);
     for (size_t b = 0; b < lens.size(); ++b) {
         if (lens[b] < 0 || lens[b] > tk) {
-            throw_invalid(prefix(op, "k_lens") + "[" + std::to_string(b) + "] = " +
-                          (lens[b] == kMaxExtent ? std::string(">= 2^31 - 1")
-                                                 : std::to_string(lens[b])) +
-                          " is outside [0, Tk = " + std::to_string(tk) + "]");
+            throw_invalid(
+                prefix(op, "k_lens") + "[" + std::to_string(b) + "] = " +
+                (lens[b] == kMaxExtent ? std::string(">= 2^31 - 1") : std::to_string(lens[b])) +
+                " is outside [0, Tk = " + std::to_string(tk) + "]");
         }
     }
 }
@@ -213,9 +213,9 @@ void validate(const char* op, const AttentionArgs& a, AtenTensorHandle grad_out)
                       ", got " + format_sizes(v.sizes));
     }
     if (k.sizes[0] != q.sizes[0]) {
-        throw_invalid(prefix(op, "k") + " has batch " + std::to_string(k.sizes[0]) +
-                      " but q has " + std::to_string(q.sizes[0]) + " (q " + format_sizes(q.sizes) +
-                      ", k " + format_sizes(k.sizes) + ")");
+        throw_invalid(prefix(op, "k") + " has batch " + std::to_string(k.sizes[0]) + " but q has " +
+                      std::to_string(q.sizes[0]) + " (q " + format_sizes(q.sizes) + ", k " +
+                      format_sizes(k.sizes) + ")");
     }
     if (k.sizes[3] != q.sizes[3]) {
         throw_invalid(prefix(op, "k") + " has head dim " + std::to_string(k.sizes[3]) +

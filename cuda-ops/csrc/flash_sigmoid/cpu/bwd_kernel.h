@@ -48,8 +48,8 @@ void backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_operand 
     const int64_t max_chunk_tiles =
         std::max<int64_t>(1, std::min(kMaxChunkKeys, kChunkFloats / dp) / kKeyTile);
     const int64_t wanted = (4 * pool.threads() + B * G - 1) / (B * G);
-    const int64_t chunks = std::max((tiles + max_chunk_tiles - 1) / max_chunk_tiles,
-                                    std::min(tiles, wanted));
+    const int64_t chunks =
+        std::max((tiles + max_chunk_tiles - 1) / max_chunk_tiles, std::min(tiles, wanted));
     const int64_t chunk_len = (tiles + chunks - 1) / chunks * kKeyTile;
     const int64_t diag = Tk - Tq;
 
@@ -140,7 +140,8 @@ void backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_operand 
                     // P^T = weights(K Q^T); dP^T = V dO^T.
                     gemm<kScoreRows, kScoreVecs>(keys, brp, d, kt, dp, 1, qt, brp, pt, brp, false);
                     scores_to_weights(ctx, j0, keys, i0, rows, pt, brp);
-                    gemm<kScoreRows, kScoreVecs>(keys, brp, d, vt, dp, 1, dot, brp, dpt, brp, false);
+                    gemm<kScoreRows, kScoreVecs>(keys, brp, d, vt, dp, 1, dot, brp, dpt, brp,
+                                                 false);
                     // dS = dP * P * (1 - P), in place of dP^T; zero wherever P is masked to zero.
                     for (int64_t r = 0; r < keys; ++r) {
                         float* prow = pt + r * brp;
@@ -156,15 +157,18 @@ void backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_operand 
                     // dV += P^T dO; dK += dS^T Q (scaled when flushed); dQ += dS K.
                     float* dv_rows = dv_loc + (j0 - c0) * dp;
                     float* dk_rows = dk_loc + (j0 - c0) * dp;
-                    gemm<kOutRows, kOutVecs>(keys, dp, rows, pt, brp, 1, dorow, dp, dv_rows, dp, true);
-                    gemm<kOutRows, kOutVecs>(keys, dp, rows, dpt, brp, 1, qrow, dp, dk_rows, dp, true);
+                    gemm<kOutRows, kOutVecs>(keys, dp, rows, pt, brp, 1, dorow, dp, dv_rows, dp,
+                                             true);
+                    gemm<kOutRows, kOutVecs>(keys, dp, rows, dpt, brp, 1, qrow, dp, dk_rows, dp,
+                                             true);
                     gemm<kOutRows, kOutVecs>(rows, dp, keys, dpt, 1, brp, kt, dp, dq_t, dp, true);
                 }
                 std::lock_guard<std::mutex> lock(q_locks[b * H + h]);
                 for (int64_t r = 0; r < rows; ++r) {
                     double* dst = dq_acc.data() + ((b * Tq + i0 + r) * H + h) * d;
                     const float* src = dq_t + r * dp;
-                    for (int64_t e = 0; e < d; ++e) dst[e] += static_cast<double>(a->scale) * src[e];
+                    for (int64_t e = 0; e < d; ++e)
+                        dst[e] += static_cast<double>(a->scale) * src[e];
                 }
             }
             if (d_head_bias) {

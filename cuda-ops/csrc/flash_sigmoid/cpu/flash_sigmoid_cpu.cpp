@@ -192,13 +192,21 @@ void fs_cpu_set_num_threads(int threads) {
     flash_sigmoid::ThreadPool::instance().set_threads(threads);
 }
 
-int fs_cpu_get_num_threads(void) { return flash_sigmoid::ThreadPool::instance().threads(); }
+int fs_cpu_get_num_threads(void) {
+    return flash_sigmoid::ThreadPool::instance().threads();
+}
 
-const char* fs_cpu_isa(void) { return kIsaNames[current_isa().load()]; }
+const char* fs_cpu_isa(void) {
+    return kIsaNames[current_isa().load()];
+}
 
-void fs_cpu_set_split_kv(int enabled) { split_kv_enabled().store(enabled != 0 ? 1 : 0); }
+void fs_cpu_set_split_kv(int enabled) {
+    split_kv_enabled().store(enabled != 0 ? 1 : 0);
+}
 
-int fs_cpu_get_split_kv(void) { return split_kv_enabled().load(); }
+int fs_cpu_get_split_kv(void) {
+    return split_kv_enabled().load();
+}
 
 int fs_cpu_set_isa(const char* isa) {
     int parsed = parse_isa(isa);

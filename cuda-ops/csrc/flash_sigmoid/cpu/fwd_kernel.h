@@ -67,7 +67,8 @@ void forward(const fs_attention* a, fs_operand out) {
     // keys [s * split_len, (s + 1) * split_len) and writes its rows to `partial`.
     const int64_t splits = key_splits(a, items, pool.threads());
     const int64_t split_len = round_up((a->k_len + splits - 1) / splits, kKeyTile);
-    std::vector<double> partial(splits > 1 ? static_cast<size_t>(items * splits * block_cols * dp) : 0);
+    std::vector<double> partial(splits > 1 ? static_cast<size_t>(items * splits * block_cols * dp)
+                                           : 0);
     // Output row r of a block that starts at query i0 of head h: (query, head) it belongs to.
     auto out_row = [&](int64_t h, int64_t i0, int64_t r) {
         return grouped ? std::pair<int64_t, int64_t>{r % a->q_len, h + r / a->q_len}
@@ -75,130 +76,130 @@ void forward(const fs_attention* a, fs_operand out) {
     };
 
     pool.parallel_for(items * splits, [&](int64_t work, int) {
-            const int64_t split = work % splits;
-            const int64_t item = work / splits;
-            const int64_t qg = item % groups;
-            const int64_t item_head = (item / groups) % item_heads;
-            const int64_t b = item / (groups * item_heads);
-            // The item's (first) query head and its kv head.
-            const int64_t h = grouped ? item_head * group : item_head;
-            const int64_t g = grouped ? item_head : item_head / group;
-            const int64_t first_block = qg * kQueryBlocksPerItem;
-            const int64_t n_blocks = std::min(kQueryBlocksPerItem, blocks - first_block);
-            const HeadContext ctx = head_context(a, b, h);
+        const int64_t split = work % splits;
+        const int64_t item = work / splits;
+        const int64_t qg = item % groups;
+        const int64_t item_head = (item / groups) % item_heads;
+        const int64_t b = item / (groups * item_heads);
+        // The item's (first) query head and its kv head.
+        const int64_t h = grouped ? item_head * group : item_head;
+        const int64_t g = grouped ? item_head : item_head / group;
+        const int64_t first_block = qg * kQueryBlocksPerItem;
+        const int64_t n_blocks = std::min(kQueryBlocksPerItem, blocks - first_block);
+        const HeadContext ctx = head_context(a, b, h);
 
-            Scratch& s = thread_scratch();
-            float* qts = s.get(0, n_blocks * d * brp);
-            float* kt = s.get(1, kKeyTile * d);
-            float* vt = s.get(2, kKeyTile * dp);
-            float* st = s.get(3, kKeyTile * brp);
-            float* accs = s.get(4, n_blocks * kQueryBlock * dp);
-            float* staging = s.get(5, kQueryBlock * d);
-            double* sums = s.get_wide(0, n_blocks * kQueryBlock * dp);
-            // Rows of each block's accumulator that hold outputs.
-            auto block_rows = [&](int64_t blk) {
-                return grouped ? block_cols
-                               : std::min(kQueryBlock, a->q_len - (first_block + blk) * kQueryBlock);
-            };
-            auto flush = [&] {
-                for (int64_t blk = 0; blk < n_blocks; ++blk) {
-                    const int64_t at = blk * kQueryBlock * dp;
-                    flush_into(sums + at, accs + at, block_rows(blk) * dp);
-                }
-            };
-            ColumnContexts columns{};
-            if (grouped) {
-                columns = {s.get(6, brp), s.get(7, brp), s.get(8, brp)};
-                column_contexts(a, h, a->q_len, block_cols, brp, columns);
+        Scratch& s = thread_scratch();
+        float* qts = s.get(0, n_blocks * d * brp);
+        float* kt = s.get(1, kKeyTile * d);
+        float* vt = s.get(2, kKeyTile * dp);
+        float* st = s.get(3, kKeyTile * brp);
+        float* accs = s.get(4, n_blocks * kQueryBlock * dp);
+        float* staging = s.get(5, kQueryBlock * d);
+        double* sums = s.get_wide(0, n_blocks * kQueryBlock * dp);
+        // Rows of each block's accumulator that hold outputs.
+        auto block_rows = [&](int64_t blk) {
+            return grouped ? block_cols
+                           : std::min(kQueryBlock, a->q_len - (first_block + blk) * kQueryBlock);
+        };
+        auto flush = [&] {
+            for (int64_t blk = 0; blk < n_blocks; ++blk) {
+                const int64_t at = blk * kQueryBlock * dp;
+                flush_into(sums + at, accs + at, block_rows(blk) * dp);
             }
+        };
+        ColumnContexts columns{};
+        if (grouped) {
+            columns = {s.get(6, brp), s.get(7, brp), s.get(8, brp)};
+            column_contexts(a, h, a->q_len, block_cols, brp, columns);
+        }
 
-            int64_t key_end = 0;
+        int64_t key_end = 0;
+        for (int64_t blk = 0; blk < n_blocks; ++blk) {
+            const int64_t i0 = (first_block + blk) * kQueryBlock;
+            const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
+            if (grouped) {
+                std::fill(qts, qts + d * brp, 0.0f);
+                for (int64_t hh = 0; hh < group; ++hh) {
+                    pack_transposed(a->dtype, a->q, b, 0, h + hh, rows, d, a->scale,
+                                    qts + hh * rows, brp, staging, false);
+                }
+            } else {
+                pack_transposed(a->dtype, a->q, b, i0, h, rows, d, a->scale, qts + blk * d * brp,
+                                brp, staging);
+            }
+            std::fill(accs + blk * kQueryBlock * dp, accs + (blk + 1) * kQueryBlock * dp, 0.0f);
+            std::fill(sums + blk * kQueryBlock * dp, sums + (blk + 1) * kQueryBlock * dp, 0.0);
+            key_end = std::max(key_end, visible_key_end(a, b, i0, rows));
+        }
+        const int64_t key_begin = split * split_len;
+        if (splits > 1) key_end = std::min(key_end, key_begin + split_len);
+
+        int64_t pending_tiles = 0;
+        for (int64_t j0 = key_begin; j0 < key_end; j0 += kKeyTile) {
+            if (pending_tiles++ == kTilesPerFlush) {
+                flush();
+                pending_tiles = 1;
+            }
+            const int64_t tile_keys = std::min(kKeyTile, key_end - j0);
+            const float* k_rows;
+            int64_t k_rs;
+            if (direct_keys) {
+                k_rows = static_cast<const float*>(a->k.data) + offset4(a->k, b, j0, g);
+                k_rs = a->k.stride[1];
+            } else {
+                pack_rows(a->dtype, a->k, b, j0, g, tile_keys, d, kt, d);
+                k_rows = kt;
+                k_rs = d;
+            }
+            const float* v_rows;
+            int64_t v_ld;
+            if (direct_values) {
+                v_rows = static_cast<const float*>(a->v.data) + offset4(a->v, b, j0, g);
+                v_ld = a->v.stride[1];
+            } else {
+                pack_rows(a->dtype, a->v, b, j0, g, tile_keys, d, vt, dp);
+                // A padded key must not leak a non-finite value through 0 * v.
+                for (int64_t r = 0; r < tile_keys; ++r) {
+                    if (key_padded(ctx, j0 + r)) std::fill(vt + r * dp, vt + (r + 1) * dp, 0.0f);
+                }
+                v_rows = vt;
+                v_ld = dp;
+            }
             for (int64_t blk = 0; blk < n_blocks; ++blk) {
                 const int64_t i0 = (first_block + blk) * kQueryBlock;
                 const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
+                // Causal: this block sees keys [0, visible), maybe only part of the tile.
+                const int64_t keys = std::min(tile_keys, visible_key_end(a, b, i0, rows) - j0);
+                if (keys <= 0) continue;
+                // S^T (keys x columns) = K Q^T, scale folded into Q^T.
+                gemm<kScoreRows, kScoreVecs>(keys, brp, d, k_rows, k_rs, 1, qts + blk * d * brp,
+                                             brp, st, brp, false);
                 if (grouped) {
-                    std::fill(qts, qts + d * brp, 0.0f);
-                    for (int64_t hh = 0; hh < group; ++hh) {
-                        pack_transposed(a->dtype, a->q, b, 0, h + hh, rows, d, a->scale,
-                                        qts + hh * rows, brp, staging, false);
-                    }
+                    grouped_scores_to_weights(a, b, a->q_len, j0, keys, block_cols, columns, st,
+                                              brp);
                 } else {
-                    pack_transposed(a->dtype, a->q, b, i0, h, rows, d, a->scale,
-                                    qts + blk * d * brp, brp, staging);
+                    scores_to_weights(ctx, j0, keys, i0, rows, st, brp);
                 }
-                std::fill(accs + blk * kQueryBlock * dp, accs + (blk + 1) * kQueryBlock * dp, 0.0f);
-                std::fill(sums + blk * kQueryBlock * dp, sums + (blk + 1) * kQueryBlock * dp, 0.0);
-                key_end = std::max(key_end, visible_key_end(a, b, i0, rows));
+                // O (columns x D) += P V, reading P from the transposed tile.
+                gemm<kOutRows, kOutVecs>(grouped ? block_cols : rows, dp, keys, st, 1, brp, v_rows,
+                                         v_ld, accs + blk * kQueryBlock * dp, dp, true);
             }
-            const int64_t key_begin = split * split_len;
-            if (splits > 1) key_end = std::min(key_end, key_begin + split_len);
-
-            int64_t pending_tiles = 0;
-            for (int64_t j0 = key_begin; j0 < key_end; j0 += kKeyTile) {
-                if (pending_tiles++ == kTilesPerFlush) {
-                    flush();
-                    pending_tiles = 1;
-                }
-                const int64_t tile_keys = std::min(kKeyTile, key_end - j0);
-                const float* k_rows;
-                int64_t k_rs;
-                if (direct_keys) {
-                    k_rows = static_cast<const float*>(a->k.data) + offset4(a->k, b, j0, g);
-                    k_rs = a->k.stride[1];
-                } else {
-                    pack_rows(a->dtype, a->k, b, j0, g, tile_keys, d, kt, d);
-                    k_rows = kt;
-                    k_rs = d;
-                }
-                const float* v_rows;
-                int64_t v_ld;
-                if (direct_values) {
-                    v_rows = static_cast<const float*>(a->v.data) + offset4(a->v, b, j0, g);
-                    v_ld = a->v.stride[1];
-                } else {
-                    pack_rows(a->dtype, a->v, b, j0, g, tile_keys, d, vt, dp);
-                    // A padded key must not leak a non-finite value through 0 * v.
-                    for (int64_t r = 0; r < tile_keys; ++r) {
-                        if (key_padded(ctx, j0 + r)) std::fill(vt + r * dp, vt + (r + 1) * dp, 0.0f);
-                    }
-                    v_rows = vt;
-                    v_ld = dp;
-                }
-                for (int64_t blk = 0; blk < n_blocks; ++blk) {
-                    const int64_t i0 = (first_block + blk) * kQueryBlock;
-                    const int64_t rows = std::min(kQueryBlock, a->q_len - i0);
-                    // Causal: this block sees keys [0, visible), maybe only part of the tile.
-                    const int64_t keys =
-                        std::min(tile_keys, visible_key_end(a, b, i0, rows) - j0);
-                    if (keys <= 0) continue;
-                    // S^T (keys x columns) = K Q^T, scale folded into Q^T.
-                    gemm<kScoreRows, kScoreVecs>(keys, brp, d, k_rows, k_rs, 1, qts + blk * d * brp,
-                                                 brp, st, brp, false);
-                    if (grouped) {
-                        grouped_scores_to_weights(a, b, a->q_len, j0, keys, block_cols, columns, st, brp);
-                    } else {
-                        scores_to_weights(ctx, j0, keys, i0, rows, st, brp);
-                    }
-                    // O (columns x D) += P V, reading P from the transposed tile.
-                    gemm<kOutRows, kOutVecs>(grouped ? block_cols : rows, dp, keys, st, 1, brp,
-                                             v_rows, v_ld, accs + blk * kQueryBlock * dp, dp, true);
-                }
+        }
+        flush();
+        if (splits > 1) {
+            std::copy(sums, sums + block_cols * dp, partial.data() + work * block_cols * dp);
+            return;
+        }
+        for (int64_t blk = 0; blk < n_blocks; ++blk) {
+            const int64_t i0 = (first_block + blk) * kQueryBlock;
+            const double* sum = sums + blk * kQueryBlock * dp;
+            for (int64_t r = 0; r < block_rows(blk); ++r) {
+                const auto [i, head] = out_row(h, i0, r);
+                store_wide_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d,
+                               sum + r * dp, staging);
             }
-            flush();
-            if (splits > 1) {
-                std::copy(sums, sums + block_cols * dp, partial.data() + work * block_cols * dp);
-                return;
-            }
-            for (int64_t blk = 0; blk < n_blocks; ++blk) {
-                const int64_t i0 = (first_block + blk) * kQueryBlock;
-                const double* sum = sums + blk * kQueryBlock * dp;
-                for (int64_t r = 0; r < block_rows(blk); ++r) {
-                    const auto [i, head] = out_row(h, i0, r);
-                    store_wide_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d,
-                                   sum + r * dp, staging);
-                }
-            }
-        });
+        }
+    });
     if (splits == 1) return;
     // The sum of the splits' partial outputs, one item (one block: groups == 1) at a time.
     pool.parallel_for(items, [&](int64_t item, int) {
@@ -211,11 +212,13 @@ void forward(const fs_attention* a, fs_operand out) {
         for (int64_t r = 0; r < block_cols; ++r) {
             std::fill(sum, sum + dp, 0.0);
             for (int64_t split = 0; split < splits; ++split) {
-                const double* part = partial.data() + ((item * splits + split) * block_cols + r) * dp;
+                const double* part =
+                    partial.data() + ((item * splits + split) * block_cols + r) * dp;
                 for (int64_t e = 0; e < dp; ++e) sum[e] += part[e];
             }
             const auto [i, head] = out_row(h, 0, r);
-            store_wide_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d, sum, row);
+            store_wide_row(a->dtype, out.data, offset4(out, b, i, head), out.stride[3], d, sum,
+                           row);
         }
     });
 }

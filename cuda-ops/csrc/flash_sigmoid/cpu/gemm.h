@@ -9,8 +9,8 @@
 #include <cstdint>
 
 template <int MR, int NV>
-inline void micro_kernel(int64_t k_len, const float* a, int64_t a_rs, int64_t a_cs,
-                         const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+inline void micro_kernel(int64_t k_len, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                         int64_t ldb, float* c, int64_t ldc, bool accumulate) {
     constexpr int W = VecF::kWidth;
     VecF acc[MR][NV];
     for (int r = 0; r < MR; ++r) {

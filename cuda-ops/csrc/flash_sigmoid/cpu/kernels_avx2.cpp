@@ -23,7 +23,9 @@ namespace fs_avx2 {
 
 // Register tiles (score rows, score vectors, output rows, output vectors) sized to the
 // instruction set's register file.
-void run_forward(const fs_attention* a, fs_operand out) { forward<6, 2, 6, 2>(a, out); }
+void run_forward(const fs_attention* a, fs_operand out) {
+    forward<6, 2, 6, 2>(a, out);
+}
 
 void run_backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_operand dk,
                   fs_operand dv, float* d_head_bias) {

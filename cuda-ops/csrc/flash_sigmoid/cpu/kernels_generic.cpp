@@ -9,7 +9,6 @@
 #include <mutex>
 #include <vector>
 
-
 #include "../flash_sigmoid.h"
 #include "thread_pool.h"
 
@@ -23,7 +22,9 @@ namespace fs_generic {
 
 // Register tiles (score rows, score vectors, output rows, output vectors) sized to the
 // instruction set's register file.
-void run_forward(const fs_attention* a, fs_operand out) { forward<4, 2, 4, 2>(a, out); }
+void run_forward(const fs_attention* a, fs_operand out) {
+    forward<4, 2, 4, 2>(a, out);
+}
 
 void run_backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_operand dk,
                   fs_operand dv, float* d_head_bias) {

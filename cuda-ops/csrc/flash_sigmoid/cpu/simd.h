@@ -78,7 +78,8 @@ struct VecF {
     }
     /* a * 2^n for integral n in [-126, 127]. */
     friend VecF scale_by_pow2(VecF a, VecF n) {
-        __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
+        __m256i e = _mm256_slli_epi32(
+            _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
         return {_mm256_mul_ps(a.v, _mm256_castsi256_ps(e))};
     }
     /* 1 / a from a 12-bit estimate and two Newton steps in the form r + r (1 - a r), whose
@@ -118,24 +119,42 @@ struct VecF {
     }
     void store(float* p) const { std::memcpy(p, v, sizeof(v)); }
     void store_first(float* p, int n) const { std::memcpy(p, v, sizeof(float) * n); }
-#define FS_LANEWISE(expr)                              \
-    VecF r;                                            \
+#define FS_LANEWISE(expr)                             \
+    VecF r;                                           \
     for (int i = 0; i < kWidth; ++i) r.v[i] = (expr); \
     return r;
-    friend VecF operator+(VecF a, VecF b) { FS_LANEWISE(a.v[i] + b.v[i]) }
-    friend VecF operator-(VecF a, VecF b) { FS_LANEWISE(a.v[i] - b.v[i]) }
-    friend VecF operator*(VecF a, VecF b) { FS_LANEWISE(a.v[i] * b.v[i]) }
-    friend VecF fma(VecF a, VecF b, VecF c) { FS_LANEWISE(a.v[i] * b.v[i] + c.v[i]) }
-    friend VecF vmax(VecF a, VecF b) { FS_LANEWISE(a.v[i] > b.v[i] ? a.v[i] : b.v[i]) }
-    friend VecF vmin(VecF a, VecF b) { FS_LANEWISE(a.v[i] < b.v[i] ? a.v[i] : b.v[i]) }
-    friend VecF vabs(VecF a) { FS_LANEWISE(std::fabs(a.v[i])) }
-    friend VecF round_nearest(VecF a) { FS_LANEWISE(std::nearbyint(a.v[i])) }
+    friend VecF operator+(VecF a, VecF b) {
+        FS_LANEWISE(a.v[i] + b.v[i])
+    }
+    friend VecF operator-(VecF a, VecF b) {
+        FS_LANEWISE(a.v[i] - b.v[i])
+    }
+    friend VecF operator*(VecF a, VecF b) {
+        FS_LANEWISE(a.v[i] * b.v[i])
+    }
+    friend VecF fma(VecF a, VecF b, VecF c) {
+        FS_LANEWISE(a.v[i] * b.v[i] + c.v[i])
+    }
+    friend VecF vmax(VecF a, VecF b) {
+        FS_LANEWISE(a.v[i] > b.v[i] ? a.v[i] : b.v[i])
+    }
+    friend VecF vmin(VecF a, VecF b) {
+        FS_LANEWISE(a.v[i] < b.v[i] ? a.v[i] : b.v[i])
+    }
+    friend VecF vabs(VecF a) {
+        FS_LANEWISE(std::fabs(a.v[i]))
+    }
+    friend VecF round_nearest(VecF a) {
+        FS_LANEWISE(std::nearbyint(a.v[i]))
+    }
     // A NaN exponent (from a NaN score) must not reach the int conversion, which it would make
     // undefined behaviour.
     friend VecF scale_by_pow2(VecF a, VecF n) {
         FS_LANEWISE(n.v[i] == n.v[i] ? std::ldexp(a.v[i], static_cast<int>(n.v[i])) : n.v[i])
     }
-    friend VecF reciprocal(VecF a) { FS_LANEWISE(1.0f / a.v[i]) }
+    friend VecF reciprocal(VecF a) {
+        FS_LANEWISE(1.0f / a.v[i])
+    }
 #undef FS_LANEWISE
 };
 

@@ -84,7 +84,8 @@ void run_region(void* data) {
     Region* r = static_cast<Region*>(data);
     int worker = r->thread_num();
     try {
-        for (int64_t i = r->next.fetch_add(1); i < r->n; i = r->next.fetch_add(1)) (*r->fn)(i, worker);
+        for (int64_t i = r->next.fetch_add(1); i < r->n; i = r->next.fetch_add(1))
+            (*r->fn)(i, worker);
     } catch (...) {
         std::lock_guard<std::mutex> lock(r->m);
         if (!r->error) r->error = std::current_exception();
@@ -172,7 +173,9 @@ ThreadPool& ThreadPool::instance() {
     return *pool;
 }
 
-bool ThreadPool::uses_openmp() const { return state_->omp.usable(); }
+bool ThreadPool::uses_openmp() const {
+    return state_->omp.usable();
+}
 
 int ThreadPool::threads() const {
     if (state_->omp.usable()) {

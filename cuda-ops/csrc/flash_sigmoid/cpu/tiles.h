@@ -18,7 +18,9 @@ constexpr int64_t kKeyTile = 128;
 // Query blocks that share each key and value tile in the forward.
 constexpr int64_t kQueryBlocksPerItem = 4;
 
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+inline int64_t round_up(int64_t x, int64_t m) {
+    return (x + m - 1) / m * m;
+}
 
 // Key tiles whose products accumulate in float32 before they are added to a float64 sum: long
 // float32 running sums lose the small terms (sigmoid weights near 1/n), so every sum over keys or
@@ -43,7 +45,8 @@ struct Scratch {
     }
 };
 
-// dst[e] += factor * src[e] and src[e] = 0, for e < n: moves a float32 block sum into a float64 sum.
+// dst[e] += factor * src[e] and src[e] = 0, for e < n: moves a float32 block sum into a float64
+// sum.
 inline void flush_into(double* dst, float* src, int64_t n, float factor = 1.0f) {
     for (int64_t e = 0; e < n; ++e) {
         dst[e] += static_cast<double>(factor) * src[e];
@@ -108,9 +111,9 @@ struct HeadContext {
     const fs_attention* attn;
     int64_t b;
     int64_t h;
-    float bias;   // scalar bias plus the head's bias
-    float slope;  // ALiBi slope, 0 without ALiBi
-    int64_t diag; // Tk - Tq: key j is visible to query i when j <= i + diag
+    float bias;    // scalar bias plus the head's bias
+    float slope;   // ALiBi slope, 0 without ALiBi
+    int64_t diag;  // Tk - Tq: key j is visible to query i when j <= i + diag
 };
 
 inline HeadContext head_context(const fs_attention* attn, int64_t b, int64_t h) {
@@ -163,8 +166,8 @@ inline void scores_to_weights(const HeadContext& c, int64_t j0, int64_t key_rows
         }
         std::fill(row, row + hidden, 0.0f);
         if (a->keep && a->keep_stride[2] != 0) {
-            const uint8_t* keep = a->keep + c.b * a->keep_stride[0] + c.h * a->keep_stride[1] +
-                                  j * a->keep_stride[3];
+            const uint8_t* keep =
+                a->keep + c.b * a->keep_stride[0] + c.h * a->keep_stride[1] + j * a->keep_stride[3];
             for (int64_t i = hidden; i < cols; ++i) {
                 if (keep[(i0 + i) * a->keep_stride[2]] == 0) row[i] = 0.0f;
             }
@@ -178,7 +181,8 @@ inline void scores_to_weights(const HeadContext& c, int64_t j0, int64_t key_rows
 struct ColumnContexts {
     float* bias;   // scalar bias plus the column's head bias
     float* slope;  // ALiBi slope of the column's head
-    float* query;  // i + diag as a float: key j's ALiBi distance is |query - j|, causal hides j > query
+    float* query;  // i + diag as a float: key j's ALiBi distance is |query - j|, causal hides j >
+                   // query
 };
 inline void column_contexts(const fs_attention* a, int64_t first_head, int64_t q_len, int64_t cols,
                             int64_t padded, ColumnContexts c) {

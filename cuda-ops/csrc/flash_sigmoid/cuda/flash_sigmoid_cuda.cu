@@ -102,8 +102,8 @@ int check_operand(const char* name, const fs_operand& op, int64_t d0, int64_t d1
     if (d0 == 0 || d1 == 0 || d2 == 0 || d3 == 0) return FS_OK;  // never touched
     if (!op.data) return fail(FS_INVALID_ARGUMENT, message, size, "%s data pointer is NULL", name);
     if (reinterpret_cast<uintptr_t>(op.data) % 16 != 0) {
-        return fail(FS_INVALID_ARGUMENT, message, size,
-                    "%s data pointer %p is not 16-byte aligned", name, op.data);
+        return fail(FS_INVALID_ARGUMENT, message, size, "%s data pointer %p is not 16-byte aligned",
+                    name, op.data);
     }
     if (op.stride[3] != 1) {
         return fail(FS_INVALID_ARGUMENT, message, size,
@@ -163,8 +163,9 @@ int check_common(const fs_attention* a, char* message, size_t size) {
     if (a->keep) {
         for (int i = 0; i < 4; ++i) {
             if (a->keep_stride[i] < 0) {
-                return fail(FS_INVALID_ARGUMENT, message, size, "keep_stride[%d] = %lld is negative",
-                            i, static_cast<long long>(a->keep_stride[i]));
+                return fail(FS_INVALID_ARGUMENT, message, size,
+                            "keep_stride[%d] = %lld is negative", i,
+                            static_cast<long long>(a->keep_stride[i]));
             }
         }
     }
@@ -220,21 +221,32 @@ template <typename Fn>
 bool with_head_dim(int head_dim, Fn&& fn) {
     switch (head_dim) {
 #ifdef FS_CUDA_HDIM_32
-        case 32: fn(std::integral_constant<int, 32>{}); return true;
+        case 32:
+            fn(std::integral_constant<int, 32>{});
+            return true;
 #endif
 #ifdef FS_CUDA_HDIM_64
-        case 64: fn(std::integral_constant<int, 64>{}); return true;
+        case 64:
+            fn(std::integral_constant<int, 64>{});
+            return true;
 #endif
 #ifdef FS_CUDA_HDIM_96
-        case 96: fn(std::integral_constant<int, 96>{}); return true;
+        case 96:
+            fn(std::integral_constant<int, 96>{});
+            return true;
 #endif
 #ifdef FS_CUDA_HDIM_128
-        case 128: fn(std::integral_constant<int, 128>{}); return true;
+        case 128:
+            fn(std::integral_constant<int, 128>{});
+            return true;
 #endif
 #ifdef FS_CUDA_HDIM_256
-        case 256: fn(std::integral_constant<int, 256>{}); return true;
+        case 256:
+            fn(std::integral_constant<int, 256>{});
+            return true;
 #endif
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -333,7 +345,8 @@ int fs_cuda_forward(const fs_attention* a, fs_operand out, void* stream, char* m
         [&]() -> int {
             DeviceInfo info;
             cudaError_t err = device_info(&info);
-            if (err != cudaSuccess) return cuda_fail(err, "querying the CUDA device", message, size);
+            if (err != cudaSuccess)
+                return cuda_fail(err, "querying the CUDA device", message, size);
             fsc::FwdParams p{};
             fill_fwd(a, out, info, &p);
             cudaStream_t s = static_cast<cudaStream_t>(stream);
@@ -379,7 +392,8 @@ int fs_cuda_backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_o
         [&]() -> int {
             DeviceInfo info;
             cudaError_t err = device_info(&info);
-            if (err != cudaSuccess) return cuda_fail(err, "querying the CUDA device", message, size);
+            if (err != cudaSuccess)
+                return cuda_fail(err, "querying the CUDA device", message, size);
             cudaStream_t s = static_cast<cudaStream_t>(stream);
             fsc::BwdParams p{};
             fill_fwd(a, fs_operand{nullptr, {0, 0, 0, 0}}, info, &p);
@@ -403,11 +417,13 @@ int fs_cuda_backward(const fs_attention* a, fs_operand dout, fs_operand dq, fs_o
             p.workspace = static_cast<float*>(workspace);
             if (ws_bytes > 0) {
                 err = cudaMemsetAsync(workspace, 0, ws_bytes, s);
-                if (err != cudaSuccess) return cuda_fail(err, "clearing the dq workspace", message, size);
+                if (err != cudaSuccess)
+                    return cuda_fail(err, "clearing the dq workspace", message, size);
             }
             if (d_head_bias) {
                 err = cudaMemsetAsync(d_head_bias, 0, sizeof(float) * H, s);
-                if (err != cudaSuccess) return cuda_fail(err, "clearing d_head_bias", message, size);
+                if (err != cudaSuccess)
+                    return cuda_fail(err, "clearing d_head_bias", message, size);
             }
             if (p.is_bf16) {
                 dispatch_backward<__nv_bfloat16>(p, info, s);

@@ -39,8 +39,8 @@ void run_forward_sm90(const FwdParams& params, cudaStream_t stream);
 template <typename Element, int kHeadDim>
 void run_backward_sm90(const BwdParams& params, cudaStream_t stream);
 
-// Problems the Hopper forward and backward take (the rest go to the generic kernels). TMA needs 16-byte
-// aligned bases and strides, which the API layer guarantees for every operand.
+// Problems the Hopper forward and backward take (the rest go to the generic kernels). TMA needs
+// 16-byte aligned bases and strides, which the API layer guarantees for every operand.
 inline bool sm90_forward_supports(const FwdParams& params) {
     // TMA cannot broadcast: a dimension of size > 1 needs a positive stride.
     auto steps = [](int size, int64_t stride) { return size <= 1 || stride > 0; };
@@ -57,7 +57,8 @@ inline bool sm90_forward_supports(const FwdParams& params) {
 inline bool sm90_backward_supports(const BwdParams& params) {
     auto steps = [](int size, int64_t stride) { return size <= 1 || stride > 0; };
     return sm90_forward_supports(params) && steps(params.q_len, params.do_row_stride) &&
-           steps(params.heads, params.do_head_stride) && steps(params.batch, params.do_batch_stride);
+           steps(params.heads, params.do_head_stride) &&
+           steps(params.batch, params.do_batch_stride);
 }
 
 }  // namespace flash_sigmoid::cuda

@@ -20,15 +20,15 @@ struct FwdParams {
     int group;  // heads / kv_heads
     float scale;
     float bias;
-    bool causal;               // bottom-right aligned: key j is visible to query i iff j <= i + Tk - Tq
-    const float* head_bias;    // (H) or nullptr
-    const float* alibi_slopes; // (H) or nullptr
-    const uint8_t* keep;       // nonzero = attend, or nullptr
-    int64_t keep_stride[4];    // over (B, H, Tq, Tk), 0 broadcasts
-    const int32_t* key_lengths; // (B): sequence b attends to keys [0, key_lengths[b]), or nullptr
+    bool causal;  // bottom-right aligned: key j is visible to query i iff j <= i + Tk - Tq
+    const float* head_bias;      // (H) or nullptr
+    const float* alibi_slopes;   // (H) or nullptr
+    const uint8_t* keep;         // nonzero = attend, or nullptr
+    int64_t keep_stride[4];      // over (B, H, Tq, Tk), 0 broadcasts
+    const int32_t* key_lengths;  // (B): sequence b attends to keys [0, key_lengths[b]), or nullptr
     bool is_bf16;
-    int num_sms;               // of the current device
-    int cc_major;              // its compute capability (major)
+    int num_sms;   // of the current device
+    int cc_major;  // its compute capability (major)
 };
 
 struct BwdParams : FwdParams {

@@ -18,8 +18,8 @@ namespace flash_sigmoid::cuda::generic {
 // block-local column numbers with one limit per row.
 template <int kMode, int kQT>
 __device__ __forceinline__ void bwd_probabilities(float (&st)[kQT][4], float scale_h, float bias_h,
-                                                  float slope_h, int64_t key0, int64_t m0,
-                                                  int lane, const BwdParams& p, int b, int h) {
+                                                  float slope_h, int64_t key0, int64_t m0, int lane,
+                                                  const BwdParams& p, int b, int h) {
     const int64_t diag = static_cast<int64_t>(p.k_len) - p.q_len;
     const int t2 = 2 * (lane & 3);
 #pragma unroll
@@ -51,8 +51,8 @@ __device__ __forceinline__ void bwd_probabilities(float (&st)[kQT][4], float sca
                     visible[e] = visible[e] || !p.causal;
                     x[e] -= slope_h * fabsf(static_cast<float>(c - rel));
                     if (p.keep) {
-                        visible[e] = visible[e] && c < cols_valid &&
-                                     keep_col[c * p.keep_stride[2]] != 0;
+                        visible[e] =
+                            visible[e] && c < cols_valid && keep_col[c * p.keep_stride[2]] != 0;
                     }
                 }
             }
@@ -72,16 +72,17 @@ __device__ __forceinline__ void zero_acc(float (&c)[N][4]) {
 }
 
 template <typename T, typename Tr>
-__global__ void __launch_bounds__(Tr::kNThreads, 1) bwd_kernel(const __grid_constant__ BwdParams p) {
+__global__ void __launch_bounds__(Tr::kNThreads, 1)
+    bwd_kernel(const __grid_constant__ BwdParams p) {
     constexpr int D = Tr::kHeadDim, BM = Tr::kBlockM, BN = Tr::kBlockN, S = Tr::kStride;
     constexpr int SS = Tr::kStrideS, QT = BM / 8, DPT = Tr::kDPart / 8, NTH = Tr::kNThreads;
     constexpr int DQT = Tr::kDqCols / 8;
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T* sK = reinterpret_cast<T*>(smem_raw);
     T* sV = sK + Tr::kSmemK;
-    T* sQ = sV + Tr::kSmemK;       // [2][BM][S]
-    T* sdO = sQ + 2 * Tr::kSmemQ;  // [2][BM][S]
-    T* sdS = sdO + 2 * Tr::kSmemQ; // [BN][SS], dS^T
+    T* sQ = sV + Tr::kSmemK;        // [2][BM][S]
+    T* sdO = sQ + 2 * Tr::kSmemQ;   // [2][BM][S]
+    T* sdS = sdO + 2 * Tr::kSmemQ;  // [BN][SS], dS^T
     float* sRed = reinterpret_cast<float*>(sdS + Tr::kSmemS);
     const uint32_t sK_u = smem_addr(sK), sV_u = smem_addr(sV), sdS_u = smem_addr(sdS);
 
@@ -89,10 +90,10 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) bwd_kernel(const __grid_cons
     const int n_block = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
     const int n0 = n_block * BN;
     const int64_t diag = static_cast<int64_t>(p.k_len) - p.q_len;
-    const int key_row = (warp % Tr::kWarpsKey) * 16;   // this warp's keys within the block
+    const int key_row = (warp % Tr::kWarpsKey) * 16;  // this warp's keys within the block
     const int dpart = warp / Tr::kWarpsKey;
-    const int dcol0 = dpart * Tr::kDPart;               // its slice of dK and dV columns
-    const int dq_row = (warp % Tr::kDqWarpsM) * 16;     // its dQ warp tile
+    const int dcol0 = dpart * Tr::kDPart;            // its slice of dK and dV columns
+    const int dq_row = (warp % Tr::kDqWarpsM) * 16;  // its dQ warp tile
     const int dq_col = (warp / Tr::kDqWarpsM) * Tr::kDqCols;
 
     const T* kg = static_cast<const T*>(p.k) + b * p.k_batch_stride + n0 * p.k_row_stride +
@@ -119,10 +120,10 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) bwd_kernel(const __grid_cons
                       h * p.q_head_stride;
         const T* dog = static_cast<const T*>(p.dout) + b * p.do_batch_stride +
                        m0 * p.do_row_stride + h * p.do_head_stride;
-        load_tile_async<BM, D, S, NTH>(sQ + stage * Tr::kSmemQ, qg, p.q_row_stride,
-                                       p.q_len - m0, tid);
-        load_tile_async<BM, D, S, NTH>(sdO + stage * Tr::kSmemQ, dog, p.do_row_stride,
-                                       p.q_len - m0, tid);
+        load_tile_async<BM, D, S, NTH>(sQ + stage * Tr::kSmemQ, qg, p.q_row_stride, p.q_len - m0,
+                                       tid);
+        load_tile_async<BM, D, S, NTH>(sdO + stage * Tr::kSmemQ, dog, p.do_row_stride, p.q_len - m0,
+                                       tid);
     };
     if (total > 0) load_q_do(0, 0);
     cp_async_commit();

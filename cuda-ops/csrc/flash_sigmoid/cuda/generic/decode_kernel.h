@@ -38,7 +38,9 @@ constexpr int kDecodeStepKeys = 16;
 
 // Resident CTAs per multiprocessor the launch bounds ask for (registers before sm_90, the ring's
 // shared memory on sm_90); the launcher asks the occupancy API for the real count.
-constexpr int decode_ctas_per_sm(int head_dim) { return head_dim >= 128 ? 2 : 3; }
+constexpr int decode_ctas_per_sm(int head_dim) {
+    return head_dim >= 128 ? 2 : 3;
+}
 constexpr int kDecodeStages = 3;
 
 // The sm_90 ring: per warp, kDecodeStages stages of 16 K rows then 16 V rows. Row strides are
@@ -103,13 +105,15 @@ __device__ __forceinline__ void load_step(DecodeStep<D>& st, const T* k, const T
 
 // The fragments of one step from a ring stage (the layout of load_step, read from shared memory).
 template <int D>
-__device__ __forceinline__ void read_stage(DecodeStep<D>& st, const unsigned char* stage, int g, int t) {
+__device__ __forceinline__ void read_stage(DecodeStep<D>& st, const unsigned char* stage, int g,
+                                           int t) {
     using Ring = DecodeRing<D>;
 #pragma unroll
     for (int n = 0; n < 2; ++n)
 #pragma unroll
         for (int m = 0; m < D / 32; ++m) {
-            const uint4 x = *reinterpret_cast<const uint4*>(stage + (8 * n + g) * Ring::kKStride + 64 * m + 16 * t);
+            const uint4 x = *reinterpret_cast<const uint4*>(stage + (8 * n + g) * Ring::kKStride +
+                                                            64 * m + 16 * t);
             st.k[n][m][0] = x.x, st.k[n][m][1] = x.y, st.k[n][m][2] = x.z, st.k[n][m][3] = x.w;
         }
 #pragma unroll
@@ -117,7 +121,8 @@ __device__ __forceinline__ void read_stage(DecodeStep<D>& st, const unsigned cha
         const int key = (q >> 1) * 8 + 2 * t + (q & 1);
 #pragma unroll
         for (int c = 0; c < D / 64; ++c) {
-            const uint4 x = *reinterpret_cast<const uint4*>(stage + 16 * Ring::kKStride + key * Ring::kVStride + 128 * c + 16 * g);
+            const uint4 x = *reinterpret_cast<const uint4*>(
+                stage + 16 * Ring::kKStride + key * Ring::kVStride + 128 * c + 16 * g);
             st.v[q][c][0] = x.x, st.v[q][c][1] = x.y, st.v[q][c][2] = x.z, st.v[q][c][3] = x.w;
         }
     }
@@ -218,7 +223,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, decode_ctas_per_sm(D))
 #pragma unroll
             for (int m = 0; m < D / 32; ++m) load_stream(qw[m], q + 32 * m);
             if (rt < kRowTiles) {
-                info.bias[rt] = kSigmoidInputScale * (p.bias + (p.head_bias ? p.head_bias[h] : 0.f));
+                info.bias[rt] =
+                    kSigmoidInputScale * (p.bias + (p.head_bias ? p.head_bias[h] : 0.f));
                 info.slope[rt] = p.alibi_slopes ? kSigmoidInputScale * p.alibi_slopes[h] : 0.f;
                 info.pos[rt] = tq + diagonal;
                 info.limit[rt] = p.causal ? tq + diagonal : INT_MAX;
@@ -261,8 +267,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, decode_ctas_per_sm(D))
         // Steps first, first + kStride, ... through the ring: step i in stage i % kDecodeStages.
         using Ring = DecodeRing<D>;
         unsigned char* ring = decode_smem + warp * Ring::kWarpBytes;
-        uint64_t* bars = reinterpret_cast<uint64_t*>(decode_smem + kDecodeWarps * Ring::kWarpBytes) +
-                         warp * kDecodeStages;
+        uint64_t* bars =
+            reinterpret_cast<uint64_t*>(decode_smem + kDecodeWarps * Ring::kWarpBytes) +
+            warp * kDecodeStages;
         if (lane == 0) {
             for (int s = 0; s < kDecodeStages; ++s) mbar_init(&bars[s], 1);
             fence_barrier_init();
@@ -273,12 +280,15 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, decode_ctas_per_sm(D))
         auto issue = [&](int stage, int key0) {
             unsigned char* base = ring + stage * Ring::kStageBytes;
             const int l = lane & 15, j = key0 + l;
-            unsigned char* dst = lane < 16 ? base + l * Ring::kKStride : base + 16 * Ring::kKStride + l * Ring::kVStride;
-            __syncwarp();               // every lane is done reading this stage's last step
-            fence_proxy_async_shared();  // ... and those reads and zero stores come before the copies
+            unsigned char* dst = lane < 16 ? base + l * Ring::kKStride
+                                           : base + 16 * Ring::kKStride + l * Ring::kVStride;
+            __syncwarp();                // every lane is done reading this stage's last step
+            fence_proxy_async_shared();  // ... and those reads and zero stores come before the
+                                         // copies
             if (lane == 0) {
                 const int rows = min(kDecodeStepKeys, end - key0);
-                mbar_arrive_expect_tx(&bars[stage], static_cast<uint32_t>(rows * 2 * D * sizeof(T)));
+                mbar_arrive_expect_tx(&bars[stage],
+                                      static_cast<uint32_t>(rows * 2 * D * sizeof(T)));
             }
             if (j < end) {
                 const T* src = lane < 16 ? k + static_cast<int64_t>(j) * p.k_row_stride
@@ -310,19 +320,22 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, decode_ctas_per_sm(D))
     }
 #else
     {
-        // Two register buffers in turn: the next step's loads are issued before this step's products.
+        // Two register buffers in turn: the next step's loads are issued before this step's
+        // products.
         DecodeStep<D> st0, st1;
         int key0 = first;
         if (key0 < end) load_step<T, D>(st0, k, v, p.k_row_stride, p.v_row_stride, key0, end, g, t);
         while (key0 < end) {
             if (key0 + kStride < end) {
-                load_step<T, D>(st1, k, v, p.k_row_stride, p.v_row_stride, key0 + kStride, end, g, t);
+                load_step<T, D>(st1, k, v, p.k_row_stride, p.v_row_stride, key0 + kStride, end, g,
+                                t);
             }
             compute_step<T, D, kRowTiles>(st0, qa, o, info, scale_in, key0, t);
             key0 += kStride;
             if (key0 >= end) break;
             if (key0 + kStride < end) {
-                load_step<T, D>(st0, k, v, p.k_row_stride, p.v_row_stride, key0 + kStride, end, g, t);
+                load_step<T, D>(st0, k, v, p.k_row_stride, p.v_row_stride, key0 + kStride, end, g,
+                                t);
             }
             compute_step<T, D, kRowTiles>(st1, qa, o, info, scale_in, key0, t);
             key0 += kStride;
@@ -355,7 +368,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, decode_ctas_per_sm(D))
         for (int w = 0; w < kDecodeWarps; ++w) sum += sums[w][r][d];
         if (direct) {
             const int tq = r / p.group, h = g_kv * p.group + r % p.group;
-            static_cast<T*>(p.o)[b * p.o_batch_stride + tq * p.o_row_stride + h * p.o_head_stride + d] =
+            static_cast<T*>(
+                p.o)[b * p.o_batch_stride + tq * p.o_row_stride + h * p.o_head_stride + d] =
                 static_cast<T>(sum * kWeightUnit);
         } else {
             const int64_t slot = (static_cast<int64_t>(b) * p.kv_heads + g_kv) * gridDim.x + split;
@@ -416,7 +430,8 @@ void run_decode(const FwdParams& p, cudaStream_t stream) {
         }
     };
     const int rows = p.q_len * p.group;
-    auto kernel = rows <= 8 ? decode_kernel<Element, kHeadDim, 1> : decode_kernel<Element, kHeadDim, 2>;
+    auto kernel =
+        rows <= 8 ? decode_kernel<Element, kHeadDim, 1> : decode_kernel<Element, kHeadDim, 2>;
     // Per device: whether the kernel runs its sm_90 path (the ring, in dynamic shared memory) and
     // how many CTAs fit on a multiprocessor; the attribute calls are made once.
     struct Fit {
@@ -426,16 +441,19 @@ void run_decode(const FwdParams& p, cudaStream_t stream) {
     int device = 0;
     check(cudaGetDevice(&device), "cudaGetDevice");
     Fit& fit = fits[rows <= 8 ? 0 : 1][device & 63];
-    int smem = fit.smem.load(std::memory_order_acquire), per_sm = fit.per_sm.load(std::memory_order_acquire);
+    int smem = fit.smem.load(std::memory_order_acquire),
+        per_sm = fit.per_sm.load(std::memory_order_acquire);
     if (per_sm == 0) {
         cudaFuncAttributes attributes{};
         check(cudaFuncGetAttributes(&attributes, kernel), "decode_kernel attributes");
-        const int sums = kDecodeWarps * (rows <= 8 ? 8 : 16) * kHeadDim * static_cast<int>(sizeof(float));
+        const int sums =
+            kDecodeWarps * (rows <= 8 ? 8 : 16) * kHeadDim * static_cast<int>(sizeof(float));
         smem = attributes.ptxVersion >= 90 ? std::max(DecodeRing<kHeadDim>::kBytes, sums) : sums;
         check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
               "decode_kernel shared memory");
-        check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kDecodeWarps * 32, smem),
-              "decode_kernel occupancy");
+        check(
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kDecodeWarps * 32, smem),
+            "decode_kernel occupancy");
         fit.smem.store(smem, std::memory_order_release);
         fit.per_sm.store(per_sm, std::memory_order_release);
     }

@@ -21,8 +21,8 @@ enum ScoreMode { kPlain = 0, kCausal = 1, kExtended = 2 };
 template <int kMode, int kMT, int kNT>
 __device__ __forceinline__ void fwd_probabilities(float (&s)[kMT][kNT][4], float scale_h,
                                                   float bias_h, float slope_h, int64_t row0,
-                                                  int64_t n0, int lane, const FwdParams& p,
-                                                  int b, int h) {
+                                                  int64_t n0, int lane, const FwdParams& p, int b,
+                                                  int h) {
     const int64_t diag = static_cast<int64_t>(p.k_len) - p.q_len;
     const int t2 = 2 * (lane & 3);
 #pragma unroll
@@ -56,8 +56,8 @@ __device__ __forceinline__ void fwd_probabilities(float (&s)[kMT][kNT][4], float
                         visible[e] = visible[e] || !p.causal;
                         x[e] -= slope_h * fabsf(static_cast<float>(rel - c));
                         if (p.keep) {
-                            visible[e] = visible[e] && c < cols_valid &&
-                                         keep_row[c * p.keep_stride[3]] != 0;
+                            visible[e] =
+                                visible[e] && c < cols_valid && keep_row[c * p.keep_stride[3]] != 0;
                         }
                     }
                 }
@@ -70,13 +70,14 @@ __device__ __forceinline__ void fwd_probabilities(float (&s)[kMT][kNT][4], float
 }
 
 template <typename T, typename Tr>
-__global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_constant__ FwdParams p) {
+__global__ void __launch_bounds__(Tr::kNThreads, 1)
+    fwd_kernel(const __grid_constant__ FwdParams p) {
     constexpr int D = Tr::kHeadDim, BM = Tr::kBlockM, BN = Tr::kBlockN, S = Tr::kStride;
     constexpr int MT = Tr::kMTiles, NT = BN / 8, DT = D / 8, NTH = Tr::kNThreads;
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T* sQ = reinterpret_cast<T*>(smem_raw);
-    T* sK = sQ + Tr::kSmemQ;           // [2][BN][S]
-    T* sV = sK + 2 * Tr::kSmemKV;      // [2][BN][S]
+    T* sK = sQ + Tr::kSmemQ;       // [2][BN][S]
+    T* sV = sK + 2 * Tr::kSmemKV;  // [2][BN][S]
     const uint32_t sQ_u = smem_addr(sQ);
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -91,8 +92,7 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
                   h * p.q_head_stride;
     const T* kg = static_cast<const T*>(p.k) + b * p.k_batch_stride + kvh * p.k_head_stride;
     const T* vg = static_cast<const T*>(p.v) + b * p.v_batch_stride + kvh * p.v_head_stride;
-    T* og = static_cast<T*>(p.o) + b * p.o_batch_stride + m0 * p.o_row_stride +
-            h * p.o_head_stride;
+    T* og = static_cast<T*>(p.o) + b * p.o_batch_stride + m0 * p.o_row_stride + h * p.o_head_stride;
 
     // Varlen: keys past this sequence's length are neither loaded nor visited (zero-filled in the
     // last tile, so their products with V vanish); positions still count from the padded Tk.
@@ -101,7 +101,8 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
     if (p.causal) {
         // Last key visible to the block's last valid row; blocks past it are skipped entirely.
         int64_t last = static_cast<int64_t>(min(m0 + BM, p.q_len)) - 1 + diag;
-        n_blocks = last < 0 ? 0 : static_cast<int>(last / BN + 1 < n_blocks ? last / BN + 1 : n_blocks);
+        n_blocks =
+            last < 0 ? 0 : static_cast<int>(last / BN + 1 < n_blocks ? last / BN + 1 : n_blocks);
     }
 
     float acc_o[MT][DT][4];
@@ -174,7 +175,8 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
 #pragma unroll
                         for (int r = 0; r < 4; ++r) a[mt][r] = qf[mt][kk][r];
                     } else {
-                        ldmatrix_x4(a[mt], lm_a_rowmajor(sQ_u, S, warp_row + mt * 16, kk * 16, lane));
+                        ldmatrix_x4(a[mt],
+                                    lm_a_rowmajor(sQ_u, S, warp_row + mt * 16, kk * 16, lane));
                     }
                 }
 #pragma unroll
@@ -191,9 +193,11 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
 
             const int64_t n0 = static_cast<int64_t>(nb) * BN;
             if (extended) {
-                fwd_probabilities<kExtended>(acc_s, scale_h, bias_h, slope_h, row0, n0, lane, p, b, h);
+                fwd_probabilities<kExtended>(acc_s, scale_h, bias_h, slope_h, row0, n0, lane, p, b,
+                                             h);
             } else if (p.causal && n0 + BN - 1 > m0 + warp_row + diag) {
-                fwd_probabilities<kCausal>(acc_s, scale_h, bias_h, slope_h, row0, n0, lane, p, b, h);
+                fwd_probabilities<kCausal>(acc_s, scale_h, bias_h, slope_h, row0, n0, lane, p, b,
+                                           h);
             } else {
                 fwd_probabilities<kPlain>(acc_s, scale_h, bias_h, slope_h, row0, n0, lane, p, b, h);
             }
@@ -222,7 +226,8 @@ __global__ void __launch_bounds__(Tr::kNThreads, 1) fwd_kernel(const __grid_cons
 
     // Stage O through sQ (free after the last barrier) for 16-byte coalesced stores.
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) acc_to_smem<T, DT>(sQ, S, warp_row + mt * 16, 0, acc_o[mt], kWeightUnit, lane);
+    for (int mt = 0; mt < MT; ++mt)
+        acc_to_smem<T, DT>(sQ, S, warp_row + mt * 16, 0, acc_o[mt], kWeightUnit, lane);
     __syncthreads();
     store_tile<BM, D, S, NTH>(og, p.o_row_stride, sQ, p.q_len - m0, tid);
 }

@@ -52,8 +52,7 @@ void run_dq_conversion(const BwdParams& params, cudaStream_t stream) {
     constexpr int kThreads = 256;
     // Grid-stride loop: enough blocks to fill the device a few times over.
     const int64_t want = (chunks + kThreads - 1) / kThreads;
-    const int blocks =
-        static_cast<int>(std::min<int64_t>(want, std::max(1, params.num_sms) * 16));
+    const int blocks = static_cast<int>(std::min<int64_t>(want, std::max(1, params.num_sms) * 16));
     dq_convert_kernel<Element, kHeadDim><<<blocks, kThreads, 0, stream>>>(params);
     check_cuda(cudaPeekAtLastError(), "flash_sigmoid dq conversion kernel launch");
 }

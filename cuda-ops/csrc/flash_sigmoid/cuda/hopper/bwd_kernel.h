@@ -104,8 +104,8 @@ __global__ void __launch_bounds__(384, 1)
                 for (int c = 0; c < Traits::kChunks; ++c) {
                     tma_load_4d(sh.q[stage] + c * kBlockM * 64, &q_map, &sh.full[stage], c * 64,
                                 m * kBlockM, h, b);
-                    tma_load_4d(sh.dout[stage] + c * kBlockM * 64, &do_map, &sh.full[stage],
-                                c * 64, m * kBlockM, h, b);
+                    tma_load_4d(sh.dout[stage] + c * kBlockM * 64, &do_map, &sh.full[stage], c * 64,
+                                m * kBlockM, h, b);
                 }
             }
         }
@@ -171,8 +171,10 @@ __global__ void __launch_bounds__(384, 1)
                         sigmoid2_of_scaled(w[0], w[1]);
 #pragma unroll
                         for (int u = 0; u < 2; ++u) {
-                            // Element e + u: key n0 + key_row + 8 (e / 2), query m0 + 8 j + col + u.
-                            if (mask && n0 + key_row + 8 * (e / 2) > m0 + 8 * j + col_in_tile + u + diagonal) {
+                            // Element e + u: key n0 + key_row + 8 (e / 2), query m0 + 8 j + col +
+                            // u.
+                            if (mask && n0 + key_row + 8 * (e / 2) >
+                                            m0 + 8 * j + col_in_tile + u + diagonal) {
                                 w[u] = 0.f;
                             }
                             s[4 * j + e + u] = w[u];
@@ -185,7 +187,8 @@ __global__ void __launch_bounds__(384, 1)
                     for (int e = 0; e < 4; ++e) {
                         float w = sigmoid_of_scaled(fmaf(s[4 * j + e], scale_in, bias_in));
                         // Element e: key n0 + key_row + 8 (e / 2), query m0 + 8 j + col + e % 2.
-                        if (mask && n0 + key_row + 8 * (e / 2) > m0 + 8 * j + col_in_tile + (e % 2) + diagonal) {
+                        if (mask && n0 + key_row + 8 * (e / 2) >
+                                        m0 + 8 * j + col_in_tile + (e % 2) + diagonal) {
                             w = 0.f;
                         }
                         s[4 * j + e] = w;
@@ -205,8 +208,10 @@ __global__ void __launch_bounds__(384, 1)
             for (int j = 0; j < kBlockM / 8; ++j) {
 #pragma unroll
                 for (int half = 0; half < 2; ++half) {
-                    pa[j / 2][(j % 2) * 2 + half] = pack2<Element>(s[4 * j + 2 * half], s[4 * j + 2 * half + 1]);
-                    dsa[j / 2][(j % 2) * 2 + half] = pack2<Element>(dp[4 * j + 2 * half], dp[4 * j + 2 * half + 1]);
+                    pa[j / 2][(j % 2) * 2 + half] =
+                        pack2<Element>(s[4 * j + 2 * half], s[4 * j + 2 * half + 1]);
+                    dsa[j / 2][(j % 2) * 2 + half] =
+                        pack2<Element>(dp[4 * j + 2 * half], dp[4 * j + 2 * half + 1]);
                 }
             }
             // dS^T into shared memory (128-byte swizzle: 16-byte chunk j of row r at j ^ (r % 8)).
@@ -216,8 +221,8 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
                 for (int half = 0; half < 2; ++half) {
                     const int r = key_row + 8 * half;
-                    *reinterpret_cast<uint32_t*>(ds_tile + r * 128 + ((j ^ (r & 7)) << 4) + (lane % 4) * 4) =
-                        dsa[j / 2][(j % 2) * 2 + half];
+                    *reinterpret_cast<uint32_t*>(ds_tile + r * 128 + ((j ^ (r & 7)) << 4) +
+                                                 (lane % 4) * 4) = dsa[j / 2][(j % 2) * 2 + half];
                 }
             }
             fence_async_shared();
@@ -243,7 +248,8 @@ __global__ void __launch_bounds__(384, 1)
             float dq[Traits::kDqColumns / 2];
             const uint32_t ds_addr = smem_addr(sh.ds[buffer]);
             // This group's columns of K: chunk wg at D = 128, the wg-th half of the chunk at 64.
-            const uint32_t k_columns = smem_addr(sh.k) + (kHeadDim == 128 ? wg * kBlockN * 128 : wg * 64);
+            const uint32_t k_columns =
+                smem_addr(sh.k) + (kHeadDim == 128 ? wg * kBlockN * 128 : wg * 64);
 #pragma unroll
             for (int kk = 0; kk < kBlockN / 16; ++kk) {
                 mma_ss<Element, Traits::kDqColumns, 1>(
@@ -275,7 +281,8 @@ __global__ void __launch_bounds__(384, 1)
         }
         if (p.d_head_bias) {
 #pragma unroll
-            for (int off = 16; off > 0; off >>= 1) bias_grad += __shfl_xor_sync(0xffffffffu, bias_grad, off);
+            for (int off = 16; off > 0; off >>= 1)
+                bias_grad += __shfl_xor_sync(0xffffffffu, bias_grad, off);
             if (lane == 0) atomicAdd(p.d_head_bias + h, bias_grad);
         }
     }

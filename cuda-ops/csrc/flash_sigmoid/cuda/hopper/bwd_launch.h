@@ -12,20 +12,21 @@ void launch_backward(const BwdParams& p, cudaStream_t stream) {
     using Traits = BwdTraits<Element, kHeadDim>;
     if (p.batch == 0 || p.heads == 0 || p.q_len == 0) return;
     if (p.kv_heads > 65535 || p.batch > 65535) {
-        throw std::runtime_error("the sm90 backward takes at most 65535 kv heads and batch entries");
+        throw std::runtime_error(
+            "the sm90 backward takes at most 65535 kv heads and batch entries");
     }
     if (p.k_len > 0) {
         CUtensorMap q = make_map<Element>(p.q, kHeadDim, p.q_len, p.heads, p.batch, p.q_row_stride,
                                           p.q_head_stride, p.q_batch_stride, Traits::kBlockM);
-        CUtensorMap dout = make_map<Element>(p.dout, kHeadDim, p.q_len, p.heads, p.batch,
-                                             p.do_row_stride, p.do_head_stride, p.do_batch_stride,
-                                             Traits::kBlockM);
-        CUtensorMap k = make_map<Element>(p.k, kHeadDim, p.k_len, p.kv_heads, p.batch,
-                                          p.k_row_stride, p.k_head_stride, p.k_batch_stride,
-                                          Traits::kBlockN);
-        CUtensorMap v = make_map<Element>(p.v, kHeadDim, p.k_len, p.kv_heads, p.batch,
-                                          p.v_row_stride, p.v_head_stride, p.v_batch_stride,
-                                          Traits::kBlockN);
+        CUtensorMap dout =
+            make_map<Element>(p.dout, kHeadDim, p.q_len, p.heads, p.batch, p.do_row_stride,
+                              p.do_head_stride, p.do_batch_stride, Traits::kBlockM);
+        CUtensorMap k =
+            make_map<Element>(p.k, kHeadDim, p.k_len, p.kv_heads, p.batch, p.k_row_stride,
+                              p.k_head_stride, p.k_batch_stride, Traits::kBlockN);
+        CUtensorMap v =
+            make_map<Element>(p.v, kHeadDim, p.k_len, p.kv_heads, p.batch, p.v_row_stride,
+                              p.v_head_stride, p.v_batch_stride, Traits::kBlockN);
         const size_t shared = sizeof(BwdShared<Traits, Element>) + 1024;
         auto kernel = backward_kernel<Element, kHeadDim>;
         check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -40,10 +41,10 @@ void launch_backward(const BwdParams& p, cudaStream_t stream) {
 
 }  // namespace flash_sigmoid::cuda::sm90
 
-#define FS_INSTANTIATE_BACKWARD_SM90(Element, kHeadDim)                                        \
-    namespace flash_sigmoid::cuda {                                                          \
-    template <>                                                                              \
+#define FS_INSTANTIATE_BACKWARD_SM90(Element, kHeadDim)                                       \
+    namespace flash_sigmoid::cuda {                                                           \
+    template <>                                                                               \
     void run_backward_sm90<Element, kHeadDim>(const BwdParams& params, cudaStream_t stream) { \
-        sm90::launch_backward<Element, kHeadDim>(params, stream);                            \
-    }                                                                                        \
+        sm90::launch_backward<Element, kHeadDim>(params, stream);                             \
+    }                                                                                         \
     }

@@ -84,8 +84,10 @@ __device__ __forceinline__ void issue_scores(float (&s)[Traits::kBlockN / 2], ui
                                              uint32_t k_addr) {
 #pragma unroll
     for (int kk = 0; kk < Traits::kHeadDim / 16; ++kk) {
-        uint64_t a = make_desc(q_addr + (kk / 4) * (Traits::kBlockM * 128) + (kk % 4) * 32, 16, 1024);
-        uint64_t b = make_desc(k_addr + (kk / 4) * (Traits::kBlockN * 128) + (kk % 4) * 32, 16, 1024);
+        uint64_t a =
+            make_desc(q_addr + (kk / 4) * (Traits::kBlockM * 128) + (kk % 4) * 32, 16, 1024);
+        uint64_t b =
+            make_desc(k_addr + (kk / 4) * (Traits::kBlockN * 128) + (kk % 4) * 32, 16, 1024);
         mma_ss<Element, Traits::kBlockN>(s, a, b, kk > 0);
     }
 }
@@ -103,9 +105,9 @@ __device__ __forceinline__ void issue_values(float (&o)[Traits::kHeadDim / 2],
 
 // S becomes P = sigmoid(scale S + bias) x kWeightScale in place (float32), with the causal mask.
 template <typename Traits>
-__device__ __forceinline__ void scores_to_weights(float (&s)[Traits::kBlockN / 2],
-                                                  float scale_in, float bias_in, bool mask,
-                                                  int row0, int col0, int diagonal) {
+__device__ __forceinline__ void scores_to_weights(float (&s)[Traits::kBlockN / 2], float scale_in,
+                                                  float bias_in, bool mask, int row0, int col0,
+                                                  int diagonal) {
 #pragma unroll
     for (int j = 0; j < Traits::kBlockN / 8; ++j) {
 #pragma unroll
@@ -132,7 +134,8 @@ __device__ __forceinline__ void weights_to_operand(const float (&s)[Traits::kBlo
     for (int j = 0; j < Traits::kBlockN / 8; ++j) {
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-            pa[j / 2][(j % 2) * 2 + half] = pack2<Element>(s[4 * j + 2 * half], s[4 * j + 2 * half + 1]);
+            pa[j / 2][(j % 2) * 2 + half] =
+                pack2<Element>(s[4 * j + 2 * half], s[4 * j + 2 * half + 1]);
         }
     }
 }
@@ -305,8 +308,8 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
         Element* dst = out + static_cast<int64_t>(row) * p.o_row_stride + col_in_tile;
 #pragma unroll
         for (int j = 0; j < kHeadDim / 8; ++j) {
-            *reinterpret_cast<uint32_t*>(dst + 8 * j) =
-                pack2<Element>(o[4 * j + 2 * half] * kWeightUnit, o[4 * j + 2 * half + 1] * kWeightUnit);
+            *reinterpret_cast<uint32_t*>(dst + 8 * j) = pack2<Element>(
+                o[4 * j + 2 * half] * kWeightUnit, o[4 * j + 2 * half + 1] * kWeightUnit);
         }
     }
 }

@@ -54,10 +54,10 @@ CUtensorMap make_map(const void* data, int head_dim, int len, int heads, int bat
     const CUtensorMapDataType type = std::is_same_v<Element, __nv_bfloat16>
                                          ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
                                          : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-    CUresult r = encode_tiled()(&map, type, 4, const_cast<void*>(data), dims, strides, box,
-                                element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    CUresult r =
+        encode_tiled()(&map, type, 4, const_cast<void*>(data), dims, strides, box, element_strides,
+                       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                       CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS) {
         throw std::runtime_error("cuTensorMapEncodeTiled failed with CUresult " +
                                  std::to_string(static_cast<int>(r)));
@@ -90,7 +90,7 @@ void launch_forward(const FwdParams& p, cudaStream_t stream) {
 
 }  // namespace flash_sigmoid::cuda::sm90
 
-#define FS_INSTANTIATE_FORWARD_SM90(Element, kHeadDim)                                         \
+#define FS_INSTANTIATE_FORWARD_SM90(Element, kHeadDim)                                       \
     namespace flash_sigmoid::cuda {                                                          \
     template <>                                                                              \
     void run_forward_sm90<Element, kHeadDim>(const FwdParams& params, cudaStream_t stream) { \

@@ -15,11 +15,11 @@ namespace flash_sigmoid::cuda::sm90 {
 
 // One sigmoid, one 16-bit packing and one shared-memory address for every CUDA kernel
 // (generic/utils.h).
-using generic::pack2;
 using generic::kSigmoidInputScale;
+using generic::kWeightUnit;
+using generic::pack2;
 using generic::sigmoid2_of_scaled;
 using generic::sigmoid_of_scaled;
-using generic::kWeightUnit;
 using generic::smem_addr;
 
 // --- wgmma ---------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ public final class AtenBaselines {
      * @param causal whether to mask future keys
      * @return softmax(q kᵀ / √D) v, (B, H, T, D), owned by the manager of q
      */
-    public static NDArray softmaxFlashAttentionCpu(NDArray q, NDArray k, NDArray v, boolean causal) {
+    public static NDArray softmaxFlashAttentionCpu(
+            NDArray q, NDArray k, NDArray v, boolean causal) {
         FlashSigmoidLibrary.requireAvailable();
         return PtArrays.wrap(
                 q,

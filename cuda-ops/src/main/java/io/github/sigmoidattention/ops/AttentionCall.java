@@ -60,7 +60,8 @@ public record AttentionCall(
      * @return a new call
      */
     public AttentionCall withInputs(NDArray q, NDArray k, NDArray v) {
-        return new AttentionCall(q, k, v, scale, bias, causal, headBias, alibiSlopes, keep, keyLengths);
+        return new AttentionCall(
+                q, k, v, scale, bias, causal, headBias, alibiSlopes, keep, keyLengths);
     }
 
     /**
@@ -70,7 +71,8 @@ public record AttentionCall(
      * @return a new call
      */
     public AttentionCall withHeadBias(NDArray bias) {
-        return new AttentionCall(query, key, value, scale, this.bias, causal, bias, alibiSlopes, keep, keyLengths);
+        return new AttentionCall(
+                query, key, value, scale, this.bias, causal, bias, alibiSlopes, keep, keyLengths);
     }
 
     /**
@@ -80,7 +82,8 @@ public record AttentionCall(
      * @return a new call
      */
     public AttentionCall withAlibiSlopes(NDArray slopes) {
-        return new AttentionCall(query, key, value, scale, bias, causal, headBias, slopes, keep, keyLengths);
+        return new AttentionCall(
+                query, key, value, scale, bias, causal, headBias, slopes, keep, keyLengths);
     }
 
     /**
@@ -90,7 +93,8 @@ public record AttentionCall(
      * @return a new call
      */
     public AttentionCall withKeep(NDArray mask) {
-        return new AttentionCall(query, key, value, scale, bias, causal, headBias, alibiSlopes, mask, keyLengths);
+        return new AttentionCall(
+                query, key, value, scale, bias, causal, headBias, alibiSlopes, mask, keyLengths);
     }
 
     /**
@@ -100,6 +104,7 @@ public record AttentionCall(
      * @return a new call
      */
     public AttentionCall withKeyLengths(NDArray lengths) {
-        return new AttentionCall(query, key, value, scale, bias, causal, headBias, alibiSlopes, keep, lengths);
+        return new AttentionCall(
+                query, key, value, scale, bias, causal, headBias, alibiSlopes, keep, lengths);
     }
 }

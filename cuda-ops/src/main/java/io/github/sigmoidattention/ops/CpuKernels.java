@@ -41,8 +41,8 @@ public final class CpuKernels {
     }
 
     /**
-     * Sets the number of threads of the CPU kernels (default: the CPUs this process may use, or
-     * the environment variable FLASH_SIGMOID_NUM_THREADS).
+     * Sets the number of threads of the CPU kernels (default: the CPUs this process may use, or the
+     * environment variable FLASH_SIGMOID_NUM_THREADS).
      *
      * @param threads at least 1
      */

@@ -4,21 +4,20 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 
 /**
- * The fused FlashSigmoid op on DJL NDArrays of the PyTorch engine: sigmoid attention computed
- * tile by tile, without the (Tq × Tk) weight matrix, on the CPU (and on CUDA devices when the
- * library has its CUDA kernels). {@link AttentionCall} says what a call computes.
+ * The fused FlashSigmoid op on DJL NDArrays of the PyTorch engine: sigmoid attention computed tile
+ * by tile, without the (Tq × Tk) weight matrix, on the CPU (and on CUDA devices when the library
+ * has its CUDA kernels). {@link AttentionCall} says what a call computes.
  *
  * <p>Layouts are FlashAttention's: q of shape (B, Tq, H, D), k and v of shape (B, Tk, G, D).
  * float32, float16 and bfloat16 are computed with float32 accumulation and returned in the input's
  * type; results belong to the NDManager of q. The same kernels are registered as the PyTorch ops
  * {@code flash_sigmoid::*} for TorchScript and Python (docs/native-op.md).
  *
- * <p>Bad arguments throw {@link IllegalArgumentException} naming the argument and the values
- * seen; other native failures throw {@link ai.djl.engine.EngineException}. The op has no autograd
- * in DJL: {@link #backward} computes the gradients, and inside a {@link
- * ai.djl.training.GradientCollector} {@link #forward(AttentionCall)} refuses inputs that are part
- * of the recorded graph ({@link IllegalStateException}) instead of returning an output whose
- * gradient would silently be zero.
+ * <p>Bad arguments throw {@link IllegalArgumentException} naming the argument and the values seen;
+ * other native failures throw {@link ai.djl.engine.EngineException}. The op has no autograd in DJL:
+ * {@link #backward} computes the gradients, and inside a {@link ai.djl.training.GradientCollector}
+ * {@link #forward(AttentionCall)} refuses inputs that are part of the recorded graph ({@link
+ * IllegalStateException}) instead of returning an output whose gradient would silently be zero.
  */
 public final class FlashSigmoid {
 

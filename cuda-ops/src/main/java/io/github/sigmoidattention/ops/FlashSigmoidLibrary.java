@@ -3,9 +3,9 @@ package io.github.sigmoidattention.ops;
 import java.nio.file.Path;
 
 /**
- * Whether the native FlashSigmoid library (libflash_sigmoid.so, Linux x86-64) loaded into this
- * JVM, and from where. The first call of any method of this package loads it, after DJL's
- * PyTorch engine; see {@link NativeLibrary} for where it comes from.
+ * Whether the native FlashSigmoid library (libflash_sigmoid.so, Linux x86-64) loaded into this JVM,
+ * and from where. The first call of any method of this package loads it, after DJL's PyTorch
+ * engine; see {@link NativeLibrary} for where it comes from.
  */
 public final class FlashSigmoidLibrary {
 

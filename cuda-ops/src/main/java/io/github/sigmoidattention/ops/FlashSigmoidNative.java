@@ -27,7 +27,8 @@ final class FlashSigmoidNative {
     static native long forward(long[] tensors, float scale, float bias, boolean causal);
 
     /** The backward: handles of dq, dk, dv and the head-bias gradient. */
-    static native long[] backward(long gradOut, long[] tensors, float scale, float bias, boolean causal);
+    static native long[] backward(
+            long gradOut, long[] tensors, float scale, float bias, boolean causal);
 
     /** Whether a tensor is a leaf of autograd's graph (aten::is_leaf). */
     static native boolean isLeaf(long handle);

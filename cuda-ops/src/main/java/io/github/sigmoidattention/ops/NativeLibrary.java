@@ -2,10 +2,6 @@ package io.github.sigmoidattention.ops;
 
 import ai.djl.engine.Engine;
 import ai.djl.util.Utils;
-
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -17,14 +13,16 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Loads libflash_sigmoid.so once per JVM, after DJL's PyTorch engine has loaded libtorch.
  *
  * <p>The library comes, in order of preference, from the system property or environment variable
  * {@value #OVERRIDE}; from DJL's {@code PYTORCH_EXTRA_LIBRARY_PATH} when that names a
- * libflash_sigmoid.so (DJL has loaded it already, and loading the same file again keeps one copy
- * of the ops); or from this jar, extracted to DJL's cache directory under a name derived from the
+ * libflash_sigmoid.so (DJL has loaded it already, and loading the same file again keeps one copy of
+ * the ops); or from this jar, extracted to DJL's cache directory under a name derived from the
  * library's SHA-256, so that concurrent JVMs and upgrades never see a half-written file.
  */
 final class NativeLibrary {
@@ -71,7 +69,8 @@ final class NativeLibrary {
         String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
         String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
         if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
-            return new Status(null, "libflash_sigmoid.so is built for linux-x86_64, not " + os + "-" + arch);
+            return new Status(
+                    null, "libflash_sigmoid.so is built for linux-x86_64, not " + os + "-" + arch);
         }
         try {
             Engine.getEngine("PyTorch");
@@ -142,7 +141,11 @@ final class NativeLibrary {
         Path tmp = Files.createTempFile(dir, "lib", ".tmp");
         try {
             Files.write(tmp, bytes);
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(
+                    tmp,
+                    target,
+                    StandardCopyOption.ATOMIC_MOVE,
+                    StandardCopyOption.REPLACE_EXISTING);
         } finally {
             Files.deleteIfExists(tmp);
         }

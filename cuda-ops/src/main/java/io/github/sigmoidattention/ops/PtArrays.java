@@ -6,13 +6,12 @@ import ai.djl.pytorch.engine.PtGradientCollector;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.JniUtils;
-
 import java.lang.reflect.Field;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * What DJL 0.36 cannot tell or do with arrays of its PyTorch engine, done through PyTorch: the
- * true data type of a bfloat16 array (DJL says {@link DataType#UNKNOWN}), conversions to and from
+ * What DJL 0.36 cannot tell or do with arrays of its PyTorch engine, done through PyTorch: the true
+ * data type of a bfloat16 array (DJL says {@link DataType#UNKNOWN}), conversions to and from
  * bfloat16 (DJL's JNI aborts the JVM on them), and whether an array is part of the graph a
  * GradientCollector records (DJL sees leaves only).
  */
@@ -45,7 +44,9 @@ public final class PtArrays {
      */
     public static DataType dataType(NDArray x) {
         DataType type = x.getDataType();
-        if (type != DataType.UNKNOWN || !(x instanceof PtNDArray) || !FlashSigmoidLibrary.isAvailable()) {
+        if (type != DataType.UNKNOWN
+                || !(x instanceof PtNDArray)
+                || !FlashSigmoidLibrary.isAvailable()) {
             return type;
         }
         return FlashSigmoidNative.dtypeCode(handle(x, "x")) == 2 ? DataType.BFLOAT16 : type;

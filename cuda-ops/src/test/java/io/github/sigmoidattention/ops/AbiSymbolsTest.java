@@ -5,9 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
 import ai.djl.pytorch.jni.LibUtils;
-
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -15,14 +12,16 @@ import java.nio.file.Paths;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
 
 /**
- * Every aoti_torch_* function the library imports is exported by the libtorch_cpu.so that DJL
- * runs, read with {@code nm -D}: the header torch/stable_abi.h declares them by hand.
+ * Every aoti_torch_* function the library imports is exported by the libtorch_cpu.so that DJL runs,
+ * read with {@code nm -D}: the header torch/stable_abi.h declares them by hand.
  */
 class AbiSymbolsTest {
 
-    private static Set<String> symbols(Path library, String... flags) throws IOException, InterruptedException {
+    private static Set<String> symbols(Path library, String... flags)
+            throws IOException, InterruptedException {
         String[] command = new String[flags.length + 3];
         command[0] = "nm";
         command[1] = "-D";

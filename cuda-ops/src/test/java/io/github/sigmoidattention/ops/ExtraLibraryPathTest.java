@@ -7,10 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-
-import org.junit.jupiter.api.Test;
-
 import java.nio.file.Paths;
+import org.junit.jupiter.api.Test;
 
 /**
  * Runs in a JVM of its own whose environment sets DJL's PYTORCH_EXTRA_LIBRARY_PATH to the built
@@ -34,7 +32,10 @@ class ExtraLibraryPathTest {
             // One query head against the composite sigmoid(q k^T * 0.5 - 1) v.
             NDArray expected =
                     ai.djl.nn.Activation.sigmoid(
-                                    q.get(":, :, 0, :").matMul(k.get(":, :, 0, :").transpose(0, 2, 1)).mul(0.5f).sub(1f))
+                                    q.get(":, :, 0, :")
+                                            .matMul(k.get(":, :, 0, :").transpose(0, 2, 1))
+                                            .mul(0.5f)
+                                            .sub(1f))
                             .matMul(v.get(":, :, 0, :"));
             assertTrue(out.get(":, :, 0, :").sub(expected).abs().max().getFloat() < 1e-5f);
         }

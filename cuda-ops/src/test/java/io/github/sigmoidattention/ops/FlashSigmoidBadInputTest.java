@@ -8,7 +8,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -49,11 +48,22 @@ class FlashSigmoidBadInputTest {
 
     @Test
     void nonFiniteScaleAndBias() {
-        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
-            expect(() -> FlashSigmoid.forward(q, k, v, bad, -1f, false), "scale must be a finite number", String.valueOf(bad));
-            expect(() -> FlashSigmoid.forward(q, k, v, 0.3f, bad, true), "bias must be a finite number", String.valueOf(bad));
-            expect(() -> FlashSigmoid.backward(q, AttentionCall.of(q, k, v, bad, -1f, false)), "scale");
-            expect(() -> FlashSigmoid.backward(q, AttentionCall.of(q, k, v, 0.3f, bad, false)), "bias");
+        for (float bad :
+                new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            expect(
+                    () -> FlashSigmoid.forward(q, k, v, bad, -1f, false),
+                    "scale must be a finite number",
+                    String.valueOf(bad));
+            expect(
+                    () -> FlashSigmoid.forward(q, k, v, 0.3f, bad, true),
+                    "bias must be a finite number",
+                    String.valueOf(bad));
+            expect(
+                    () -> FlashSigmoid.backward(q, AttentionCall.of(q, k, v, bad, -1f, false)),
+                    "scale");
+            expect(
+                    () -> FlashSigmoid.backward(q, AttentionCall.of(q, k, v, 0.3f, bad, false)),
+                    "bias");
         }
     }
 
@@ -63,12 +73,17 @@ class FlashSigmoidBadInputTest {
     void forwardRefusesInputsThatAGradientCollectorRecords() {
         NDArray tracked = q.duplicate();
         tracked.setRequiresGradient(true);
-        try (ai.djl.training.GradientCollector gc = ai.djl.engine.Engine.getInstance().newGradientCollector()) {
-            IllegalStateException e = assertThrows(IllegalStateException.class, () -> forward(tracked, k, v));
+        try (ai.djl.training.GradientCollector gc =
+                ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+            IllegalStateException e =
+                    assertThrows(IllegalStateException.class, () -> forward(tracked, k, v));
             assertTrue(e.getMessage().contains("q is part of the graph"), e.getMessage());
             // An intermediate result of recorded operations counts too.
             NDArray derived = tracked.mul(2).get(":, :, 0:2");
-            e = assertThrows(IllegalStateException.class, () -> forward(q, derived, v.get(":, 0:5")));
+            e =
+                    assertThrows(
+                            IllegalStateException.class,
+                            () -> forward(q, derived, v.get(":, 0:5")));
             assertTrue(e.getMessage().contains("k is part of the graph"), e.getMessage());
             // Inputs outside the graph are fine inside a collector.
             assertEquals(q.getShape(), forward(q, k, v).getShape());
@@ -97,38 +112,86 @@ class FlashSigmoidBadInputTest {
     @Test
     void mismatchedShapes() {
         expect(
-                () -> forward(q, m.randomNormal(new Shape(2, 7, 3, 8)), m.randomNormal(new Shape(2, 7, 3, 8))),
+                () ->
+                        forward(
+                                q,
+                                m.randomNormal(new Shape(2, 7, 3, 8)),
+                                m.randomNormal(new Shape(2, 7, 3, 8))),
                 "k has 3 heads",
                 "4 heads of q");
-        expect(() -> forward(q, m.randomNormal(new Shape(2, 7, 2, 6)), m.randomNormal(new Shape(2, 7, 2, 6))),
-                "head dim 6", "q has 8");
-        expect(() -> forward(q, m.randomNormal(new Shape(3, 7, 2, 8)), m.randomNormal(new Shape(3, 7, 2, 8))),
-                "batch 3", "q has 2");
-        expect(() -> forward(q, k, m.randomNormal(new Shape(2, 6, 2, 8))), "v must have the shape of k",
-                "[2, 7, 2, 8]", "[2, 6, 2, 8]");
         expect(
-                () -> FlashSigmoid.backward(m.randomNormal(new Shape(2, 5, 4, 7)), AttentionCall.of(q, k, v, 1f, 0f, false)),
+                () ->
+                        forward(
+                                q,
+                                m.randomNormal(new Shape(2, 7, 2, 6)),
+                                m.randomNormal(new Shape(2, 7, 2, 6))),
+                "head dim 6",
+                "q has 8");
+        expect(
+                () ->
+                        forward(
+                                q,
+                                m.randomNormal(new Shape(3, 7, 2, 8)),
+                                m.randomNormal(new Shape(3, 7, 2, 8))),
+                "batch 3",
+                "q has 2");
+        expect(
+                () -> forward(q, k, m.randomNormal(new Shape(2, 6, 2, 8))),
+                "v must have the shape of k",
+                "[2, 7, 2, 8]",
+                "[2, 6, 2, 8]");
+        expect(
+                () ->
+                        FlashSigmoid.backward(
+                                m.randomNormal(new Shape(2, 5, 4, 7)),
+                                AttentionCall.of(q, k, v, 1f, 0f, false)),
                 "grad_out must have the shape of q",
                 "[2, 5, 4, 7]");
     }
 
     @Test
     void wrongDtypes() {
-        expect(() -> forward(q.toType(DataType.FLOAT64, false), k, v), "q must be float32, float16 or bfloat16", "float64");
-        expect(() -> forward(q, k.toType(DataType.FLOAT16, false), v), "k is float16 but q is float32");
+        expect(
+                () -> forward(q.toType(DataType.FLOAT64, false), k, v),
+                "q must be float32, float16 or bfloat16",
+                "float64");
+        expect(
+                () -> forward(q, k.toType(DataType.FLOAT16, false), v),
+                "k is float16 but q is float32");
         expect(() -> forward(q.toType(DataType.INT32, false), k, v), "q must be float32", "int32");
     }
 
     @Test
     void wrongOptionalArguments() {
-        expect(() -> FlashSigmoid.forward(AttentionCall.of(q, k, v, 1f, 0f, false).withHeadBias(m.ones(new Shape(3)))),
-                "head_bias must have shape [4]", "[3]");
-        expect(() -> FlashSigmoid.forward(AttentionCall.of(q, k, v, 1f, 0f, false).withAlibiSlopes(m.ones(new Shape(4), DataType.FLOAT64))),
-                "alibi_slopes must be float32", "float64");
-        expect(() -> FlashSigmoid.forward(AttentionCall.of(q, k, v, 1f, 0f, false).withKeep(m.ones(new Shape(2, 1, 5, 6), DataType.BOOLEAN))),
-                "keep must be 4-D", "[2, 4, 5, 7]", "[2, 1, 5, 6]");
-        expect(() -> FlashSigmoid.forward(AttentionCall.of(q, k, v, 1f, 0f, false).withKeep(m.ones(new Shape(2, 1, 1, 7)))),
-                "keep must be bool or uint8", "float32");
+        expect(
+                () ->
+                        FlashSigmoid.forward(
+                                AttentionCall.of(q, k, v, 1f, 0f, false)
+                                        .withHeadBias(m.ones(new Shape(3)))),
+                "head_bias must have shape [4]",
+                "[3]");
+        expect(
+                () ->
+                        FlashSigmoid.forward(
+                                AttentionCall.of(q, k, v, 1f, 0f, false)
+                                        .withAlibiSlopes(m.ones(new Shape(4), DataType.FLOAT64))),
+                "alibi_slopes must be float32",
+                "float64");
+        expect(
+                () ->
+                        FlashSigmoid.forward(
+                                AttentionCall.of(q, k, v, 1f, 0f, false)
+                                        .withKeep(m.ones(new Shape(2, 1, 5, 6), DataType.BOOLEAN))),
+                "keep must be 4-D",
+                "[2, 4, 5, 7]",
+                "[2, 1, 5, 6]");
+        expect(
+                () ->
+                        FlashSigmoid.forward(
+                                AttentionCall.of(q, k, v, 1f, 0f, false)
+                                        .withKeep(m.ones(new Shape(2, 1, 1, 7)))),
+                "keep must be bool or uint8",
+                "float32");
     }
 
     @Test
@@ -154,7 +217,11 @@ class FlashSigmoidBadInputTest {
     void emptyLengthsGiveEmptyOrZeroOutputs() {
         NDArray none = forward(m.randomNormal(new Shape(2, 0, 4, 8)), k, v);
         assertEquals(new Shape(2, 0, 4, 8), none.getShape());
-        NDArray zeros = forward(q, m.randomNormal(new Shape(2, 0, 2, 8)), m.randomNormal(new Shape(2, 0, 2, 8)));
+        NDArray zeros =
+                forward(
+                        q,
+                        m.randomNormal(new Shape(2, 0, 2, 8)),
+                        m.randomNormal(new Shape(2, 0, 2, 8)));
         assertEquals(0f, zeros.abs().max().getFloat());
         assertEquals(q.getShape(), zeros.getShape());
     }

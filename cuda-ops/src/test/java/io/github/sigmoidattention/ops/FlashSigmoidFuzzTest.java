@@ -11,10 +11,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 
 /**
  * A seeded property test of the op: random calls, valid and hostile, each of which must end in a
@@ -24,8 +22,9 @@ import java.util.Random;
  * <p>Shapes include 0, 1, primes and odd head dims; layouts contiguous, transposed, stride-0
  * (broadcast) and strided slices; float32, float16, bfloat16 and refused dtypes; NaN and Inf
  * values; non-finite scale and bias; mismatched heads, head dims, batches and optional arguments;
- * extents of 2^31 and more (stride-0 views, no memory); closed arrays, arrays of a closed manager, and arrays of another
- * manager. Valid calls with finite inputs are checked against {@link OpReference}.
+ * extents of 2^31 and more (stride-0 views, no memory); closed arrays, arrays of a closed manager,
+ * and arrays of another manager. Valid calls with finite inputs are checked against {@link
+ * OpReference}.
  *
  * <p>{@code -Dfuzz.seed=N} replays a run, {@code -Dfuzz.cases=N} changes its length (CI: 400).
  */
@@ -97,10 +96,20 @@ class FlashSigmoidFuzzTest {
         NDArray out;
         NDList grads = null;
         try {
-            out = FlashSigmoid.forward(AttentionCall.of(c.q, c.k, c.v, c.scale, c.bias, c.causal).withHeadBias(c.headBias).withAlibiSlopes(c.slopes).withKeep(c.keep));
+            out =
+                    FlashSigmoid.forward(
+                            AttentionCall.of(c.q, c.k, c.v, c.scale, c.bias, c.causal)
+                                    .withHeadBias(c.headBias)
+                                    .withAlibiSlopes(c.slopes)
+                                    .withKeep(c.keep));
             if (c.backward) {
                 grads =
-                        FlashSigmoid.backward(c.gradOut, AttentionCall.of(c.q, c.k, c.v, c.scale, c.bias, c.causal).withHeadBias(c.headBias).withAlibiSlopes(c.slopes).withKeep(c.keep));
+                        FlashSigmoid.backward(
+                                c.gradOut,
+                                AttentionCall.of(c.q, c.k, c.v, c.scale, c.bias, c.causal)
+                                        .withHeadBias(c.headBias)
+                                        .withAlibiSlopes(c.slopes)
+                                        .withKeep(c.keep));
             }
         } catch (IllegalArgumentException e) {
             if (c.refusal == null) {
@@ -126,7 +135,10 @@ class FlashSigmoidFuzzTest {
             assertEquals(c.k.getShape(), grads.get(2).getShape(), where);
             assertEquals(new Shape(qs.get(2)), grads.get(3).getShape(), where);
             for (NDArray g : grads) {
-                assertSame(c.q.getManager(), g.getManager(), where + ": gradient not owned by q's manager");
+                assertSame(
+                        c.q.getManager(),
+                        g.getManager(),
+                        where + ": gradient not owned by q's manager");
             }
         }
         long work = qs.size() * c.k.getShape().get(1);
@@ -135,7 +147,8 @@ class FlashSigmoidFuzzTest {
         }
         OpReference ref = reference(c);
         ref.forward();
-        DataType type = c.q.getDataType() == DataType.UNKNOWN ? DataType.BFLOAT16 : c.q.getDataType();
+        DataType type =
+                c.q.getDataType() == DataType.UNKNOWN ? DataType.BFLOAT16 : c.q.getDataType();
         double tol = FlashSigmoidOpTest.tolerance(type);
         double err = FlashSigmoidOpTest.relativeError(FlashSigmoidOpTest.values(out), ref.out);
         assertTrue(err < tol, where + ": forward relative error " + err);
@@ -143,7 +156,9 @@ class FlashSigmoidFuzzTest {
             ref.backward(FlashSigmoidOpTest.values(c.gradOut));
             double[][] expected = {ref.dq, ref.dk, ref.dv};
             for (int i = 0; i < 3; i++) {
-                double e = FlashSigmoidOpTest.relativeError(FlashSigmoidOpTest.values(grads.get(i)), expected[i]);
+                double e =
+                        FlashSigmoidOpTest.relativeError(
+                                FlashSigmoidOpTest.values(grads.get(i)), expected[i]);
                 assertTrue(e < tol, where + ": gradient " + i + " relative error " + e);
             }
         }
@@ -173,7 +188,10 @@ class FlashSigmoidFuzzTest {
             o.slopes = c.slopes.toType(DataType.FLOAT64, false).toDoubleArray();
         }
         if (c.keep != null && c.keep.size() > 0) {
-            o.keep = c.keep.toType(DataType.BOOLEAN, false).broadcast(o.b, o.h, o.tq, o.tk).toBooleanArray();
+            o.keep =
+                    c.keep.toType(DataType.BOOLEAN, false)
+                            .broadcast(o.b, o.h, o.tq, o.tk)
+                            .toBooleanArray();
         }
         return o;
     }
@@ -196,10 +214,13 @@ class FlashSigmoidFuzzTest {
         }
         int d = pick(r, 0, 1, 2, 3, 7, 8, 16, 31, 64, 96, 128);
         int kd = d;
-        DataType type = r.nextInt(10) < 6 ? DataType.FLOAT32 : r.nextBoolean() ? DataType.FLOAT16 : DataType.BFLOAT16;
+        DataType type =
+                r.nextInt(10) < 6
+                        ? DataType.FLOAT32
+                        : r.nextBoolean() ? DataType.FLOAT16 : DataType.BFLOAT16;
         DataType kvType = type;
-        c.description.append(String.format(
-                " B=%d Tq=%d Tk=%d H=%d G=%d D=%d %s", b, tq, tk, h, g, d, type));
+        c.description.append(
+                String.format(" B=%d Tq=%d Tk=%d H=%d G=%d D=%d %s", b, tq, tk, h, g, d, type));
 
         // At most one hostile variation per case, so that the expected message is known: shapes
         // and types (0-4), optional arguments (5-7), arrays (8-13).
@@ -316,7 +337,9 @@ class FlashSigmoidFuzzTest {
             c.refuse("above the 2^31 - 1", "dim " + at + " = " + huge);
         } else if (hostile == 15 || hostile == 16) {
             // A NaN or infinite scale or bias would make every weight NaN (0 * inf).
-            float value = new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}[r.nextInt(3)];
+            float value =
+                    new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}
+                            [r.nextInt(3)];
             String name = hostile == 15 ? "scale" : "bias";
             if (hostile == 15) {
                 c.scale = value;
@@ -331,7 +354,14 @@ class FlashSigmoidFuzzTest {
     }
 
     /** Random values in a random layout, in {@code type}; special puts a NaN or an Inf in it. */
-    private static NDArray operand(NDManager m, Random r, Shape shape, DataType type, boolean special, String name, Call c) {
+    private static NDArray operand(
+            NDManager m,
+            Random r,
+            Shape shape,
+            DataType type,
+            boolean special,
+            String name,
+            Call c) {
         int layout = r.nextInt(5);
         long b = shape.get(0);
         long t = shape.get(1);
@@ -377,7 +407,10 @@ class FlashSigmoidFuzzTest {
             default:
         }
         if (layout != 0) {
-            c.description.append(' ').append(name).append(new String[] {"", "T", "E", "S", ""}[layout]);
+            c.description
+                    .append(' ')
+                    .append(name)
+                    .append(new String[] {"", "T", "E", "S", ""}[layout]);
         }
         return x;
     }

@@ -8,13 +8,11 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * Extreme values, in every instruction set this CPU has: scores up to |s| = 1e4, biases of ±1e4,
@@ -90,8 +88,17 @@ class FlashSigmoidNumericsTest {
             float bias = (float) ref.bias;
             NDArray headBias = ref.headBias == null ? null : m.create(toFloat(ref.headBias));
             NDArray slopes = ref.slopes == null ? null : m.create(toFloat(ref.slopes));
-            NDArray out = FlashSigmoid.forward(AttentionCall.of(qa, ka, va, scale, bias, ref.causal).withHeadBias(headBias).withAlibiSlopes(slopes));
-            NDList grads = FlashSigmoid.backward(ga, AttentionCall.of(qa, ka, va, scale, bias, ref.causal).withHeadBias(headBias).withAlibiSlopes(slopes));
+            NDArray out =
+                    FlashSigmoid.forward(
+                            AttentionCall.of(qa, ka, va, scale, bias, ref.causal)
+                                    .withHeadBias(headBias)
+                                    .withAlibiSlopes(slopes));
+            NDList grads =
+                    FlashSigmoid.backward(
+                            ga,
+                            AttentionCall.of(qa, ka, va, scale, bias, ref.causal)
+                                    .withHeadBias(headBias)
+                                    .withAlibiSlopes(slopes));
             NDList all = new NDList(out);
             all.addAll(grads);
             return all;
@@ -111,7 +118,11 @@ class FlashSigmoidNumericsTest {
             // by a few 1e-4; measured up to 2.1e-4 relative. Hence 1e-3 for float32 here.
             double tol = type == DataType.FLOAT32 ? 1e-3 : FlashSigmoidOpTest.tolerance(type);
             for (int i = 0; i < 4; i++) {
-                compare(FlashSigmoidOpTest.values(all.get(i)), expected[i], max, tol,
+                compare(
+                        FlashSigmoidOpTest.values(all.get(i)),
+                        expected[i],
+                        max,
+                        tol,
                         what + " " + type + " " + names[i]);
             }
         }
@@ -136,16 +147,33 @@ class FlashSigmoidNumericsTest {
         for (int i = 0; i < actual.length; i++) {
             double a = actual[i];
             double e = expected[i];
-            assertTrue(!Double.isNaN(a), what + "[" + i + "] is NaN, expected " + e + " (seed " + SEED + ")");
+            assertTrue(
+                    !Double.isNaN(a),
+                    what + "[" + i + "] is NaN, expected " + e + " (seed " + SEED + ")");
             if (Math.abs(e) > max * (1 + 1e-3)) {
-                assertEquals(Math.copySign(Double.POSITIVE_INFINITY, e), a, what + "[" + i + "]: overflow");
+                assertEquals(
+                        Math.copySign(Double.POSITIVE_INFINITY, e),
+                        a,
+                        what + "[" + i + "]: overflow");
             } else if (Math.abs(e) < max * (1 - 1e-3)) {
                 assertTrue(Double.isFinite(a), what + "[" + i + "] = " + a + ", expected " + e);
                 // Relative to the largest finite expected value; where that is 0 (every weight
                 // saturated), absolute, with 1e-6 as the unit.
                 double err = Math.abs(a - e) / Math.max(scale, 1e-6);
-                assertTrue(err <= tol, what + "[" + i + "]: " + a + " vs " + e + ", relative error " + err
-                        + " (seed " + SEED + ")");
+                assertTrue(
+                        err <= tol,
+                        what
+                                + "["
+                                + i
+                                + "]: "
+                                + a
+                                + " vs "
+                                + e
+                                + ", relative error "
+                                + err
+                                + " (seed "
+                                + SEED
+                                + ")");
             }
         }
     }
@@ -156,7 +184,9 @@ class FlashSigmoidNumericsTest {
                 isa -> {
                     for (DataType type : new DataType[] {DataType.FLOAT32, DataType.FLOAT16}) {
                         try (NDManager m = NDManager.newBaseManager()) {
-                            Problem p = new Problem(type, 2, 37, 45, 4, 2, 16).normal(new Random(SEED), 1, 1);
+                            Problem p =
+                                    new Problem(type, 2, 37, 45, 4, 2, 16)
+                                            .normal(new Random(SEED), 1, 1);
                             // Scale so that the largest |q·k| · scale is 1e4.
                             double largest = 0;
                             for (int i = 0; i < 37 * 4; i++) {
@@ -185,14 +215,23 @@ class FlashSigmoidNumericsTest {
                     for (DataType type : new DataType[] {DataType.FLOAT32, DataType.FLOAT16}) {
                         for (double bias : new double[] {1e4, -1e4}) {
                             try (NDManager m = NDManager.newBaseManager()) {
-                                Problem p = new Problem(type, 1, 29, 70, 3, 3, 24).normal(new Random(SEED), 1, 1);
+                                Problem p =
+                                        new Problem(type, 1, 29, 70, 3, 3, 24)
+                                                .normal(new Random(SEED), 1, 1);
                                 p.ref.bias = bias;
                                 p.check(m, "[" + isa + "] bias " + bias);
-                                // Per-head biases of ±1e4 around a moderate scalar bias, and steep ALiBi.
+                                // Per-head biases of ±1e4 around a moderate scalar bias, and steep
+                                // ALiBi.
                                 p.ref.bias = -1;
                                 p.ref.headBias = new double[] {bias, -bias, 0};
                                 p.ref.slopes = new double[] {1e3, 0.5, 1e4};
-                                p.check(m, "[" + isa + "] head bias ±" + bias + ", ALiBi slopes to 1e4");
+                                p.check(
+                                        m,
+                                        "["
+                                                + isa
+                                                + "] head bias ±"
+                                                + bias
+                                                + ", ALiBi slopes to 1e4");
                             }
                         }
                     }
@@ -205,7 +244,8 @@ class FlashSigmoidNumericsTest {
             NDArray sum = kv.sum(new int[] {1}, true).broadcast(1, 5, 1, 8);
             assertTrue(out.sub(sum).abs().max().getFloat() <= 1e-5f * sum.abs().max().getFloat());
             NDArray none = FlashSigmoid.forward(q, kv, kv, 0.3f, -1e4f, false);
-            assertTrue(none.abs().max().getFloat() < 1e-30f, "bias -1e4 leaves " + none.abs().max());
+            assertTrue(
+                    none.abs().max().getFloat() < 1e-30f, "bias -1e4 leaves " + none.abs().max());
         }
     }
 
@@ -215,7 +255,8 @@ class FlashSigmoidNumericsTest {
                 isa -> {
                     try (NDManager m = NDManager.newBaseManager()) {
                         Random r = new Random(SEED);
-                        // q and k near ±65504: every score saturates; values and gradients near the top.
+                        // q and k near ±65504: every score saturates; values and gradients near the
+                        // top.
                         Problem p = new Problem(DataType.FLOAT16, 1, 7, 1, 2, 1, 8).normal(r, 1, 1);
                         for (float[] x : new float[][] {p.q, p.k, p.v}) {
                             for (int i = 0; i < x.length; i++) {
@@ -224,7 +265,8 @@ class FlashSigmoidNumericsTest {
                         }
                         p.ref.bias = 0;
                         p.check(m, "[" + isa + "] fp16 near 65504, one key");
-                        // Three keys of 65504 with weight 1: the exact output, 196512, overflows float16.
+                        // Three keys of 65504 with weight 1: the exact output, 196512, overflows
+                        // float16.
                         p = new Problem(DataType.FLOAT16, 1, 4, 3, 1, 1, 8).normal(r, 1, 1);
                         java.util.Arrays.fill(p.v, 65504f);
                         p.ref.bias = 1e4;
@@ -239,8 +281,10 @@ class FlashSigmoidNumericsTest {
      * A causal problem (T = F = 150, H = 2, G = 1, D = 16) with element {@code index} of q, k or v
      * set to a special value: the op's output and the double loop's.
      */
-    private static double[][] withSpecial(NDManager m, String operand, int index, float value, boolean padKey) {
-        Problem p = new Problem(DataType.FLOAT32, 1, 150, 150, 2, 1, 16).normal(new Random(SEED), 1, 1);
+    private static double[][] withSpecial(
+            NDManager m, String operand, int index, float value, boolean padKey) {
+        Problem p =
+                new Problem(DataType.FLOAT32, 1, 150, 150, 2, 1, 16).normal(new Random(SEED), 1, 1);
         float[] target = operand.equals("q") ? p.q : operand.equals("k") ? p.k : p.v;
         target[index] = value;
         OpReference o = p.ref;
@@ -261,9 +305,10 @@ class FlashSigmoidNumericsTest {
                 o.keep[n] = mask[n % 150];
             }
         }
-        double[] out = FlashSigmoid.forward(AttentionCall.of(q, k, v, 0.25f, -2f, true).withKeep(keep))
-                .toType(DataType.FLOAT64, false)
-                .toDoubleArray();
+        double[] out =
+                FlashSigmoid.forward(AttentionCall.of(q, k, v, 0.25f, -2f, true).withKeep(keep))
+                        .toType(DataType.FLOAT64, false)
+                        .toDoubleArray();
         o.q = FlashSigmoidOpTest.values(q);
         o.k = FlashSigmoidOpTest.values(k);
         o.v = FlashSigmoidOpTest.values(v);
@@ -300,15 +345,16 @@ class FlashSigmoidNumericsTest {
 
     /**
      * NaN stays where the definition puts it: a NaN in query row i of head h makes exactly that
-     * output row NaN; a NaN in key j makes NaN the rows of every query that sees key j (causal:
-     * i >= j), and none when a key-padding mask hides j. ±Inf scores are weights 1 and 0.
+     * output row NaN; a NaN in key j makes NaN the rows of every query that sees key j (causal: i
+     * >= j), and none when a key-padding mask hides j. ±Inf scores are weights 1 and 0.
      */
     /**
      * Where a NaN or Inf input leads, on a causal problem (T = F = 150, H = 2, G = 1): the op's
-     * output rows that are NaN, and its values elsewhere, against the double loop. Rows in
-     * {@code leaked} may be NaN although the loop's are not (0 · NaN and 0 · Inf in P · V).
+     * output rows that are NaN, and its values elsewhere, against the double loop. Rows in {@code
+     * leaked} may be NaN although the loop's are not (0 · NaN and 0 · Inf in P · V).
      */
-    private static void expect(double[][] r, List<String> nanRows, List<String> leaked, String what) {
+    private static void expect(
+            double[][] r, List<String> nanRows, List<String> leaked, String what) {
         assertEquals(nanRows, nanRows(r[0]), what + ": NaN rows");
         double[] out = r[0];
         double[] ref = r[1];
@@ -320,7 +366,8 @@ class FlashSigmoidNumericsTest {
             if (Double.isInfinite(ref[n])) {
                 assertEquals(ref[n], out[n], what + "[" + n + "]");
             } else {
-                assertTrue(Math.abs(out[n] - ref[n]) <= 1e-4 * Math.max(1, Math.abs(ref[n])),
+                assertTrue(
+                        Math.abs(out[n] - ref[n]) <= 1e-4 * Math.max(1, Math.abs(ref[n])),
                         what + "[" + n + "]: " + out[n] + " vs " + ref[n]);
             }
         }
@@ -328,11 +375,11 @@ class FlashSigmoidNumericsTest {
 
     /**
      * A NaN in query row i of head h makes exactly that output row NaN. A NaN in key j makes NaN
-     * the rows that see key j (causal: i >= j), none when a key-padding mask hides it. ±Inf in q
-     * or k gives scores of ±Inf, weights 1 and 0 (no NaN). A NaN or ±Inf in value j reaches the
-     * rows that see j (±Inf stays ±Inf there), and also, as NaN (0 · Inf, 0 · NaN), the earlier
-     * rows of the same 64-query block that the causal mask hides it from; a key-padding mask zeroes
-     * the padded values first, so they reach nothing.
+     * the rows that see key j (causal: i >= j), none when a key-padding mask hides it. ±Inf in q or
+     * k gives scores of ±Inf, weights 1 and 0 (no NaN). A NaN or ±Inf in value j reaches the rows
+     * that see j (±Inf stays ±Inf there), and also, as NaN (0 · Inf, 0 · NaN), the earlier rows of
+     * the same 64-query block that the causal mask hides it from; a key-padding mask zeroes the
+     * padded values first, so they reach nothing.
      */
     @Test
     void nanAndInfInputs() {
@@ -344,16 +391,40 @@ class FlashSigmoidNumericsTest {
                     try (NDManager m = NDManager.newBaseManager()) {
                         for (boolean pad : new boolean[] {false, true}) {
                             String p = "[" + isa + "]" + (pad ? " padded" : "");
-                            expect(withSpecial(m, "q", q71h1, Float.NaN, pad), List.of("71/1"), none, p + " NaN in q");
-                            expect(withSpecial(m, "k", key100, Float.NaN, pad), pad ? none : rows(100, 150, 0, 1), none,
+                            expect(
+                                    withSpecial(m, "q", q71h1, Float.NaN, pad),
+                                    List.of("71/1"),
+                                    none,
+                                    p + " NaN in q");
+                            expect(
+                                    withSpecial(m, "k", key100, Float.NaN, pad),
+                                    pad ? none : rows(100, 150, 0, 1),
+                                    none,
                                     p + " NaN in k");
-                            expect(withSpecial(m, "v", key100, Float.NaN, pad), pad ? none : rows(64, 150, 0, 1),
-                                    rows(64, 100, 0, 1), p + " NaN in v");
-                            for (float inf : new float[] {Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
-                                expect(withSpecial(m, "q", q71h1, inf, pad), none, none, p + " " + inf + " in q");
-                                expect(withSpecial(m, "k", key100, inf, pad), none, none, p + " " + inf + " in k");
-                                expect(withSpecial(m, "v", key100, inf, pad), pad ? none : rows(64, 100, 0, 1),
-                                        rows(64, 100, 0, 1), p + " " + inf + " in v");
+                            expect(
+                                    withSpecial(m, "v", key100, Float.NaN, pad),
+                                    pad ? none : rows(64, 150, 0, 1),
+                                    rows(64, 100, 0, 1),
+                                    p + " NaN in v");
+                            for (float inf :
+                                    new float[] {
+                                        Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY
+                                    }) {
+                                expect(
+                                        withSpecial(m, "q", q71h1, inf, pad),
+                                        none,
+                                        none,
+                                        p + " " + inf + " in q");
+                                expect(
+                                        withSpecial(m, "k", key100, inf, pad),
+                                        none,
+                                        none,
+                                        p + " " + inf + " in k");
+                                expect(
+                                        withSpecial(m, "v", key100, inf, pad),
+                                        pad ? none : rows(64, 100, 0, 1),
+                                        rows(64, 100, 0, 1),
+                                        p + " " + inf + " in v");
                             }
                         }
                     }

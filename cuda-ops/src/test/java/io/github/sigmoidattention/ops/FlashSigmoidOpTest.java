@@ -8,11 +8,9 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
+import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-
-import java.util.Random;
 
 /**
  * The fused op through the JNI bridge and PyTorch's dispatcher against {@link OpReference}, on
@@ -101,7 +99,13 @@ class FlashSigmoidOpTest {
             boolean expandedKv = o.b > 1 && r.nextInt(3) == 0;
 
             // Values are rounded to the dtype first, so the reference sees what the kernel sees.
-            q = input(m, r, transposedQ ? new Shape(o.b, o.h, o.tq, o.d) : new Shape(o.b, o.tq, o.h, o.d));
+            q =
+                    input(
+                            m,
+                            r,
+                            transposedQ
+                                    ? new Shape(o.b, o.h, o.tq, o.d)
+                                    : new Shape(o.b, o.tq, o.h, o.d));
             if (transposedQ) {
                 q = q.transpose(0, 2, 1, 3);
             }
@@ -141,7 +145,9 @@ class FlashSigmoidOpTest {
                 Shape ms =
                         maskKind == 1
                                 ? new Shape(o.b, o.h, o.tq, o.tk)
-                                : maskKind == 2 ? new Shape(o.b, 1, 1, o.tk) : new Shape(1, 1, o.tq, o.tk);
+                                : maskKind == 2
+                                        ? new Shape(o.b, 1, 1, o.tk)
+                                        : new Shape(1, 1, o.tq, o.tk);
                 boolean[] mask = new boolean[(int) ms.size()];
                 for (int i = 0; i < mask.length; i++) {
                     mask[i] = r.nextInt(4) != 0;
@@ -153,7 +159,8 @@ class FlashSigmoidOpTest {
                         for (int i = 0; i < o.tq; i++) {
                             for (int j = 0; j < o.tk; j++) {
                                 long at =
-                                        ((ms.get(0) == 1 ? 0 : bi) * ms.get(1) + (ms.get(1) == 1 ? 0 : hi))
+                                        ((ms.get(0) == 1 ? 0 : bi) * ms.get(1)
+                                                                + (ms.get(1) == 1 ? 0 : hi))
                                                         * ms.get(2)
                                                         * ms.get(3)
                                                 + (ms.get(2) == 1 ? 0 : i) * ms.get(3)
@@ -168,8 +175,20 @@ class FlashSigmoidOpTest {
                     String.format(
                             "seed=%d %s B=%d Tq=%d Tk=%d H=%d G=%d D=%d causal=%b mask=%d"
                                     + " headBias=%b alibi=%b transposedQ=%b expandedKv=%b",
-                            seed, type, o.b, o.tq, o.tk, o.h, o.g, o.d, o.causal, maskKind,
-                            headBias != null, slopes != null, transposedQ, expandedKv);
+                            seed,
+                            type,
+                            o.b,
+                            o.tq,
+                            o.tk,
+                            o.h,
+                            o.g,
+                            o.d,
+                            o.causal,
+                            maskKind,
+                            headBias != null,
+                            slopes != null,
+                            transposedQ,
+                            expandedKv);
         }
 
         private NDArray input(NDManager m, Random r, Shape shape) {
@@ -184,7 +203,11 @@ class FlashSigmoidOpTest {
         void check() {
             OpReference o = ref;
             NDArray out =
-                    FlashSigmoid.forward(AttentionCall.of(q, k, v, (float) o.scale, (float) o.bias, o.causal).withHeadBias(headBias).withAlibiSlopes(slopes).withKeep(keep));
+                    FlashSigmoid.forward(
+                            AttentionCall.of(q, k, v, (float) o.scale, (float) o.bias, o.causal)
+                                    .withHeadBias(headBias)
+                                    .withAlibiSlopes(slopes)
+                                    .withKeep(keep));
             assertEquals(new Shape(o.b, o.tq, o.h, o.d), out.getShape(), description);
             o.forward();
             double tol = tolerance(type);
@@ -192,7 +215,12 @@ class FlashSigmoidOpTest {
             assertTrue(err < tol, description + ": forward relative error " + err);
 
             NDList grads =
-                    FlashSigmoid.backward(gradOut, AttentionCall.of(q, k, v, (float) o.scale, (float) o.bias, o.causal).withHeadBias(headBias).withAlibiSlopes(slopes).withKeep(keep));
+                    FlashSigmoid.backward(
+                            gradOut,
+                            AttentionCall.of(q, k, v, (float) o.scale, (float) o.bias, o.causal)
+                                    .withHeadBias(headBias)
+                                    .withAlibiSlopes(slopes)
+                                    .withKeep(keep));
             o.backward(gradOutValues);
             String[] names = {"dq", "dk", "dv"};
             double[][] expected = {o.dq, o.dk, o.dv};
@@ -201,7 +229,10 @@ class FlashSigmoidOpTest {
                 assertTrue(e < tol, description + ": " + names[i] + " relative error " + e);
             }
             assertEquals(DataType.FLOAT32, grads.get(3).getDataType());
-            double e = relativeError(grads.get(3).toType(DataType.FLOAT64, false).toDoubleArray(), o.dHeadBias);
+            double e =
+                    relativeError(
+                            grads.get(3).toType(DataType.FLOAT64, false).toDoubleArray(),
+                            o.dHeadBias);
             assertTrue(e < tol + 1e-4, description + ": head-bias gradient relative error " + e);
         }
     }
@@ -212,7 +243,10 @@ class FlashSigmoidOpTest {
         int[] n = {0};
         Isas.forEach(
                 isa -> {
-                    for (DataType type : new DataType[] {DataType.FLOAT32, DataType.FLOAT16, DataType.BFLOAT16}) {
+                    for (DataType type :
+                            new DataType[] {
+                                DataType.FLOAT32, DataType.FLOAT16, DataType.BFLOAT16
+                            }) {
                         for (int i = 0; i < 12; i++, n[0]++) {
                             try (NDManager m = NDManager.newBaseManager()) {
                                 new Case(m, base + n[0], type).check();
@@ -240,8 +274,12 @@ class FlashSigmoidOpTest {
                 for (int i = 0; i < lengths.length; i++) {
                     for (DataType type : new DataType[] {DataType.FLOAT32, DataType.BFLOAT16}) {
                         try (NDManager m = NDManager.newBaseManager()) {
-                            new Case(m, base + 2 * i + (type == DataType.FLOAT32 ? 0 : 1), type,
-                                            lengths[i][0], lengths[i][1])
+                            new Case(
+                                            m,
+                                            base + 2 * i + (type == DataType.FLOAT32 ? 0 : 1),
+                                            type,
+                                            lengths[i][0],
+                                            lengths[i][1])
                                     .check();
                         }
                     }

@@ -12,17 +12,15 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
+import java.util.Arrays;
+import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.util.Arrays;
-import java.util.Random;
-
 /**
- * Variable-length batches: the varlen op on a right-padded batch equals running each sequence
- * alone through the double-precision {@link OpReference} on its own keys, and the padding (filled
- * with NaN) is never read.
+ * Variable-length batches: the varlen op on a right-padded batch equals running each sequence alone
+ * through the double-precision {@link OpReference} on its own keys, and the padding (filled with
+ * NaN) is never read.
  */
 class FlashSigmoidVarlenTest {
 
@@ -71,7 +69,17 @@ class FlashSigmoidVarlenTest {
                 String.format(
                         "seed=%d %s B=%d Tq=%d Tk=%d H=%d G=%d D=%d causal=%b alibi=%b headBias=%b"
                                 + " lengths=%s",
-                        seed, type, b, tq, tk, h, g, d, causal, alibi, headBias,
+                        seed,
+                        type,
+                        b,
+                        tq,
+                        tk,
+                        h,
+                        g,
+                        d,
+                        causal,
+                        alibi,
+                        headBias,
                         Arrays.toString(lengths));
 
         try (NDManager m = NDManager.newBaseManager()) {
@@ -111,9 +119,18 @@ class FlashSigmoidVarlenTest {
             NDArray slopeArray = alibi ? m.create(toFloats(slopes)) : null;
 
             NDArray out =
-                    FlashSigmoid.forward(AttentionCall.of(q, k, v, (float) scale, (float) bias, causal).withHeadBias(headBiasArray).withAlibiSlopes(slopeArray).withKeyLengths(lens));
+                    FlashSigmoid.forward(
+                            AttentionCall.of(q, k, v, (float) scale, (float) bias, causal)
+                                    .withHeadBias(headBiasArray)
+                                    .withAlibiSlopes(slopeArray)
+                                    .withKeyLengths(lens));
             NDList grads =
-                    FlashSigmoid.backward(gradOut, AttentionCall.of(q, k, v, (float) scale, (float) bias, causal).withHeadBias(headBiasArray).withAlibiSlopes(slopeArray).withKeyLengths(lens));
+                    FlashSigmoid.backward(
+                            gradOut,
+                            AttentionCall.of(q, k, v, (float) scale, (float) bias, causal)
+                                    .withHeadBias(headBiasArray)
+                                    .withAlibiSlopes(slopeArray)
+                                    .withKeyLengths(lens));
             double[] outd = values(out);
             double[] dq = values(grads.get(0));
             double[] dk = values(grads.get(1));
@@ -169,7 +186,8 @@ class FlashSigmoidVarlenTest {
     void varlenEqualsPerSequenceRuns() {
         long base = System.nanoTime();
         int n = 0;
-        for (DataType type : new DataType[] {DataType.FLOAT32, DataType.FLOAT16, DataType.BFLOAT16}) {
+        for (DataType type :
+                new DataType[] {DataType.FLOAT32, DataType.FLOAT16, DataType.BFLOAT16}) {
             for (int i = 0; i < 10; i++, n++) {
                 check(base + n, type, n % 2 == 0);
             }
@@ -184,21 +202,31 @@ class FlashSigmoidVarlenTest {
             NDArray v = m.randomNormal(new Shape(2, 7, 2, 8));
             expect(() -> run(q, k, v, m.create(new int[] {3, 8})), "k_lens[1] = 8", "[0, Tk = 7]");
             expect(() -> run(q, k, v, m.create(new int[] {-1, 2})), "k_lens[0] = -1");
-            expect(() -> run(q, k, v, m.create(new int[] {1, 2, 3})), "k_lens must have shape [2]", "[3]");
-            expect(() -> run(q, k, v, m.create(new float[] {1, 2})), "k_lens must be int32 or int64", "float32");
+            expect(
+                    () -> run(q, k, v, m.create(new int[] {1, 2, 3})),
+                    "k_lens must have shape [2]",
+                    "[3]");
+            expect(
+                    () -> run(q, k, v, m.create(new float[] {1, 2})),
+                    "k_lens must be int32 or int64",
+                    "float32");
             expect(
                     () -> run(q, k, v, m.create(new int[] {1, 2, 3, 4}, new Shape(2, 2))),
                     "k_lens must have shape [2]",
                     "[2, 2]");
             expect(
                     () ->
-                            FlashSigmoid.backward(q, AttentionCall.of(q, k, v, 0.3f, -1f, false).withKeyLengths(m.create(new long[] {7, 9}))),
+                            FlashSigmoid.backward(
+                                    q,
+                                    AttentionCall.of(q, k, v, 0.3f, -1f, false)
+                                            .withKeyLengths(m.create(new long[] {7, 9}))),
                     "k_lens[1] = 9");
         }
     }
 
     private static NDArray run(NDArray q, NDArray k, NDArray v, NDArray lens) {
-        return FlashSigmoid.forward(AttentionCall.of(q, k, v, 0.3f, -1f, false).withKeyLengths(lens));
+        return FlashSigmoid.forward(
+                AttentionCall.of(q, k, v, 0.3f, -1f, false).withKeyLengths(lens));
     }
 
     private static void expect(Runnable call, String... fragments) {

@@ -9,7 +9,9 @@ final class Isas {
 
     private Isas() {}
 
-    /** Calls {@code body} with each supported ISA selected, then restores the one selected before. */
+    /**
+     * Calls {@code body} with each supported ISA selected, then restores the one selected before.
+     */
     static void forEach(Consumer<String> body) {
         String before = CpuKernels.getIsa();
         try {

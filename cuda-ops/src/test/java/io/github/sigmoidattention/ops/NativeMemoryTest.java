@@ -8,15 +8,13 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
-
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 
 /**
  * Many calls leave the process's resident memory flat: every handle the ops return is owned by the
@@ -41,8 +39,17 @@ class NativeMemoryTest {
                 NDArray v = m.randomNormal(new Shape(1, 45, 2, 16));
                 NDArray keep = m.ones(new Shape(1, 1, 1, 45)).gt(0);
                 NDArray bias = m.zeros(new Shape(4));
-                NDArray out = FlashSigmoid.forward(AttentionCall.of(q, k, v, 0.25f, -3f, true).withHeadBias(bias).withKeep(keep));
-                NDList g = FlashSigmoid.backward(out, AttentionCall.of(q, k, v, 0.25f, -3f, true).withHeadBias(bias).withKeep(keep));
+                NDArray out =
+                        FlashSigmoid.forward(
+                                AttentionCall.of(q, k, v, 0.25f, -3f, true)
+                                        .withHeadBias(bias)
+                                        .withKeep(keep));
+                NDList g =
+                        FlashSigmoid.backward(
+                                out,
+                                AttentionCall.of(q, k, v, 0.25f, -3f, true)
+                                        .withHeadBias(bias)
+                                        .withKeep(keep));
                 g.close();
                 // Invalid calls must not leak either.
                 try {
@@ -61,8 +68,8 @@ class NativeMemoryTest {
     }
 
     /**
-     * 100,000 forward and backward calls (plus as many refused calls) after 10,000 to warm up,
-     * in 10 rounds; resident memory outside the Java heap is sampled after each round.
+     * 100,000 forward and backward calls (plus as many refused calls) after 10,000 to warm up, in
+     * 10 rounds; resident memory outside the Java heap is sampled after each round.
      */
     @Test
     void residentMemoryStaysFlatOverManyCalls() throws IOException {
@@ -95,7 +102,10 @@ class NativeMemoryTest {
                     rounds * perRound, seconds, perRound, Arrays.toString(samples), late - early);
             assertTrue(
                     late - early < 16 * 1024,
-                    "native memory grew by " + (late - early) + " KiB: " + Arrays.toString(samples));
+                    "native memory grew by "
+                            + (late - early)
+                            + " KiB: "
+                            + Arrays.toString(samples));
         } finally {
             CpuKernels.setNumThreads(threads);
         }
@@ -105,7 +115,8 @@ class NativeMemoryTest {
     @Test
     void resultsBelongToTheManagerOfQ() {
         assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
-        try (NDManager base = NDManager.newBaseManager(); NDManager other = base.newSubManager()) {
+        try (NDManager base = NDManager.newBaseManager();
+                NDManager other = base.newSubManager()) {
             NDManager caller = base.newSubManager();
             NDArray q = caller.randomNormal(new Shape(1, 6, 2, 8));
             NDArray k = other.randomNormal(new Shape(1, 9, 1, 8));
@@ -121,7 +132,9 @@ class NativeMemoryTest {
             assertSame(other, half.getManager());
             caller.close();
             for (int i = 0; i < results.size(); i++) {
-                assertTrue(((PtNDArray) results.get(i)).isReleased(), "result " + i + " not freed with its manager");
+                assertTrue(
+                        ((PtNDArray) results.get(i)).isReleased(),
+                        "result " + i + " not freed with its manager");
             }
             assertTrue(!((PtNDArray) half).isReleased() && !((PtNDArray) k).isReleased());
         }

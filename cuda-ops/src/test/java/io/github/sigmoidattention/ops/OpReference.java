@@ -1,8 +1,8 @@
 package io.github.sigmoidattention.ops;
 
 /**
- * Sigmoid attention and its gradients as double-precision loops over (B, T, heads, D) arrays
- * stored flat, written from the definitions; independent of the kernels.
+ * Sigmoid attention and its gradients as double-precision loops over (B, T, heads, D) arrays stored
+ * flat, written from the definitions; independent of the kernels.
  */
 final class OpReference {
 
@@ -17,6 +17,7 @@ final class OpReference {
     boolean causal;
     double[] headBias;
     double[] slopes;
+
     /** keep[((b * H + h) * Tq + i) * Tk + j], or null. */
     boolean[] keep;
 

@@ -12,12 +12,10 @@ import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.NoopTranslator;
-
-import org.junit.jupiter.api.Test;
-
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import org.junit.jupiter.api.Test;
 
 /**
  * A TorchScript module saved by PyTorch 2.11 that calls {@code torch.ops.flash_sigmoid.forward}
@@ -40,7 +38,9 @@ class TorchScriptTest {
                 Predictor<NDList, NDList> predictor = model.newPredictor();
                 NDManager m = NDManager.newBaseManager()) {
             // The scripted module is DJL's PtSymbolBlock, the block DJL runs TorchScript with.
-            assertTrue(model.getBlock() instanceof PtSymbolBlock, model.getBlock().getClass().getName());
+            assertTrue(
+                    model.getBlock() instanceof PtSymbolBlock,
+                    model.getBlock().getClass().getName());
             NDArray q = m.randomNormal(new Shape(2, 9, 4, 64));
             NDArray k = m.randomNormal(new Shape(2, 13, 2, 64));
             NDArray v = m.randomNormal(new Shape(2, 13, 2, 64));
@@ -52,7 +52,10 @@ class TorchScriptTest {
     }
 
     private static Path modelDir() throws URISyntaxException {
-        return Paths.get(TorchScriptTest.class.getResource("/torchscript/flash_sigmoid_module.pt").toURI())
+        return Paths.get(
+                        TorchScriptTest.class
+                                .getResource("/torchscript/flash_sigmoid_module.pt")
+                                .toURI())
                 .getParent();
     }
 }

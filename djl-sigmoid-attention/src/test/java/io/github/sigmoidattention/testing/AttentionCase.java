@@ -7,12 +7,10 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.github.sigmoidattention.nn.attention.AttentionKernel;
 import io.github.sigmoidattention.nn.attention.QkNorm;
 import io.github.sigmoidattention.nn.attention.SigmoidBias;
 import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
-
 import java.util.Random;
 
 /**
@@ -41,15 +39,17 @@ public final class AttentionCase {
     public int keyLength;
     public boolean selfAttention;
     public MaskKind maskKind = MaskKind.NONE;
+
     /** One mask row for the whole batch: the mask's batch dimension is 1. */
     public boolean maskBatchOne;
+
     /**
      * NaN or ±Inf put into the inputs' rows of padded keys (key-padding masks only), or 0 for none.
-     * The reference sees those rows as 0 (a padded key contributes nothing); in self-attention
-     * the padded queries hold the poison, so only the rows of real queries compare ({@link
-     * #realRows}).
+     * The reference sees those rows as 0 (a padded key contributes nothing); in self-attention the
+     * padded queries hold the poison, so only the rows of real queries compare ({@link #realRows}).
      */
     public double poison;
+
     public boolean[][][] keep;
     public boolean[][] keyPadding;
     public double[][][] keyIn;
@@ -188,7 +188,9 @@ public final class AttentionCase {
                     keyPadding[b][j] =
                             maskBatchOne && b > 0
                                     ? keyPadding[0][j]
-                                    : maskKind == MaskKind.RIGHT_PADDING ? j < length : random.nextDouble() < 0.75;
+                                    : maskKind == MaskKind.RIGHT_PADDING
+                                            ? j < length
+                                            : random.nextDouble() < 0.75;
                     for (int i = 0; i < queryLength; i++) {
                         keep[b][i][j] = keyPadding[b][j];
                     }
@@ -203,7 +205,8 @@ public final class AttentionCase {
             for (int b = 0; b < batch; b++) {
                 for (int i = 0; i < queryLength; i++) {
                     for (int j = 0; j < keyLength; j++) {
-                        keep[b][i][j] = maskBatchOne && b > 0 ? keep[0][i][j] : random.nextDouble() < 0.75;
+                        keep[b][i][j] =
+                                maskBatchOne && b > 0 ? keep[0][i][j] : random.nextDouble() < 0.75;
                     }
                 }
             }
@@ -272,7 +275,8 @@ public final class AttentionCase {
         for (int b = 0; b < batch; b++) {
             for (int i = 0; i < queryLength; i++) {
                 if (!keyPadding[b][i]) {
-                    java.util.Arrays.fill(out, (b * queryLength + i) * e, (b * queryLength + i + 1) * e, 0);
+                    java.util.Arrays.fill(
+                            out, (b * queryLength + i) * e, (b * queryLength + i + 1) * e, 0);
                 }
             }
         }
@@ -302,7 +306,8 @@ public final class AttentionCase {
         return params;
     }
 
-    public NDArray run(SigmoidMultiHeadAttention block, NDManager manager, DataType type, boolean train) {
+    public NDArray run(
+            SigmoidMultiHeadAttention block, NDManager manager, DataType type, boolean train) {
         ParameterStore ps = new ParameterStore(manager, false);
         return block.forward(ps, inputs(manager, type), train, forwardParams()).singletonOrThrow();
     }

@@ -8,14 +8,11 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
-
 import io.github.sigmoidattention.nn.attention.AttentionKernel;
-import io.github.sigmoidattention.nn.norm.LayerScale;
 import io.github.sigmoidattention.nn.norm.NormKind;
 import io.github.sigmoidattention.nn.transformer.FeedForward;
 import io.github.sigmoidattention.nn.transformer.NormPlacement;
 import io.github.sigmoidattention.nn.transformer.SigmoidTransformerEncoderBlock;
-
 import java.util.ArrayList;
 import java.util.List;
 
@@ -37,7 +34,11 @@ public final class EncoderCases {
         public final FeedForward feedForward;
         public final boolean layerScale;
 
-        public Layout(NormPlacement placement, NormKind norm, FeedForward feedForward, boolean layerScale) {
+        public Layout(
+                NormPlacement placement,
+                NormKind norm,
+                FeedForward feedForward,
+                boolean layerScale) {
             this.placement = placement;
             this.norm = norm;
             this.feedForward = feedForward;
@@ -125,7 +126,8 @@ public final class EncoderCases {
     /** A (B, T) key-padding mask that keeps at least the first key of every row. */
     public static NDArray keyPadding(NDManager manager) {
         NDArray keep = manager.randomUniform(0, 1, new Shape(B, T)).gt(0.3);
-        return keep.logicalOr(manager.arange(T).eq(0).reshape(1, T)).toType(DataType.FLOAT32, false);
+        return keep.logicalOr(manager.arange(T).eq(0).reshape(1, T))
+                .toType(DataType.FLOAT32, false);
     }
 
     /** The child called {@code name}, without DJL's order prefix, or null. */
@@ -146,7 +148,8 @@ public final class EncoderCases {
         return names;
     }
 
-    public static NDArray apply(Block block, NDManager manager, boolean training, NDArray... inputs) {
+    public static NDArray apply(
+            Block block, NDManager manager, boolean training, NDArray... inputs) {
         return block.forward(new ParameterStore(manager, false), new NDList(inputs), training)
                 .singletonOrThrow();
     }

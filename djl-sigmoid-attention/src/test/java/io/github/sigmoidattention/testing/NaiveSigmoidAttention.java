@@ -1,8 +1,7 @@
 package io.github.sigmoidattention.testing;
 
-
 import io.github.sigmoidattention.nn.attention.QkNorm;
-import io.github.sigmoidattention.nn.norm.LayerScale;
+
 /**
  * An independent double-precision sigmoid attention, written as plain loops from the definitions:
  * projections, per-head QK-norm, RoPE, scores with bias and ALiBi, sigmoid, masks, weighted sum,
@@ -23,8 +22,10 @@ public final class NaiveSigmoidAttention {
         public QkNorm qkNorm = QkNorm.NONE;
         public double qkNormEpsilon = 1e-5f;
         public boolean layerScale;
+
         /** Used when {@link #headBias} is null. */
         public double bias;
+
         public double[] headBias;
     }
 

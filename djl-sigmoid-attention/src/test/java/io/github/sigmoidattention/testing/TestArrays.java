@@ -116,8 +116,7 @@ public final class TestArrays {
     /** max |actual - expected| / max |expected|. */
     public static double relativeError(double[] actual, double[] expected) {
         if (actual.length != expected.length) {
-            throw new AssertionError(
-                    "length " + actual.length + " != expected " + expected.length);
+            throw new AssertionError("length " + actual.length + " != expected " + expected.length);
         }
         double maxDiff = 0;
         double maxRef = 0;

@@ -17,17 +17,11 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.TranslateException;
-
-import io.github.sigmoidattention.examples.bench.BenchmarkReport;
 import io.github.sigmoidattention.examples.lm.AttentionVariant;
 import io.github.sigmoidattention.examples.lm.CharLanguageModel;
 import io.github.sigmoidattention.examples.lm.LanguageModelConfig;
 import io.github.sigmoidattention.examples.lm.LossChart;
 import io.github.sigmoidattention.examples.lm.TextGenerator;
-
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.IOException;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
@@ -36,17 +30,17 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Trains the same character-level language model on Tiny Shakespeare with softmax attention and
- * with sigmoid attention variants, on identical data in identical order, and writes the loss
- * curves (CSV and PNG), a generated sample per model, the trained models and a summary.
+ * with sigmoid attention variants, on identical data in identical order, and writes the loss curves
+ * (CSV and PNG), a generated sample per model, the trained models and a summary.
  *
  * <pre>
  * mvn -q -DskipTests package exec:exec                       # the defaults: a few minutes on 2 cores
@@ -89,17 +83,22 @@ public final class FineTuneComparison {
         logger.info("Outputs in {}", flags.out.toAbsolutePath());
         if (flags.report) {
             BenchmarkReport.writeSection(
-                    BenchmarkReport.defaultFile(), "finetune-" + flags.reportName, summary(flags, runs));
+                    BenchmarkReport.defaultFile(),
+                    "finetune-" + flags.reportName,
+                    FineTuneOutputs.summary(flags, runs));
         }
     }
 
     /** What training one variant produced. */
     public static final class Run {
         AttentionVariant variant;
+
         /** Training loss of every step. */
         final List<Double> trainLoss = new ArrayList<>();
+
         /** (step, validation loss) at every evaluation. */
         final List<double[]> validationLoss = new ArrayList<>();
+
         double tokensPerSecond;
         int vocabularySize;
         String sample;
@@ -184,10 +183,10 @@ public final class FineTuneComparison {
         for (AttentionVariant variant : flags.variants) {
             runs.add(train(flags, corpus, variant));
         }
-        writeCsv(flags.out.resolve("losses.csv"), runs);
+        FineTuneOutputs.writeCsv(flags.out.resolve("losses.csv"), runs);
         LossChart.write(flags.out.resolve("losses.png"), runs, flags.steps);
-        writeSamples(flags.out.resolve("samples.txt"), runs);
-        Files.writeString(flags.out.resolve("summary.md"), summary(flags, runs));
+        FineTuneOutputs.writeSamples(flags.out.resolve("samples.txt"), runs);
+        Files.writeString(flags.out.resolve("summary.md"), FineTuneOutputs.summary(flags, runs));
         return runs;
     }
 
@@ -215,14 +214,16 @@ public final class FineTuneComparison {
             model.setBlock(new CharLanguageModel(config));
             List<NDList[]> validation = new ArrayList<>();
             for (int i = 0; i < flags.validationBatches; i++) {
-                validation.add(windowArrays(manager, ids, split, ids.length, flags.batch, flags, data));
+                validation.add(
+                        windowArrays(manager, ids, split, ids.length, flags.batch, flags, data));
             }
             TrainingListener recorder =
                     new TrainingListenerAdapter() {
                         @Override
                         public void onTrainingBatch(Trainer trainer, BatchData batchData) {
                             NDList labels = batchData.getLabels().values().iterator().next();
-                            NDList predictions = batchData.getPredictions().values().iterator().next();
+                            NDList predictions =
+                                    batchData.getPredictions().values().iterator().next();
                             try (NDArray loss = trainer.getLoss().evaluate(labels, predictions)) {
                                 run.trainLoss.add((double) loss.getFloat());
                             }
@@ -233,7 +234,8 @@ public final class FineTuneComparison {
                             .optDevices(new Device[] {device})
                             .optOptimizer(
                                     Optimizer.adam()
-                                            .optLearningRateTracker(Tracker.fixed(flags.learningRate))
+                                            .optLearningRateTracker(
+                                                    Tracker.fixed(flags.learningRate))
                                             .build())
                             .addTrainingListeners(TrainingListener.Defaults.logging())
                             .addTrainingListeners(recorder);
@@ -254,19 +256,24 @@ public final class FineTuneComparison {
                 long nanos = 0;
                 for (int done = 0; done < flags.steps; ) {
                     int steps = Math.min(flags.evalEvery, flags.steps - done);
-                    ArrayDataset slice = windows(manager, ids, 0, split, steps * flags.batch, flags, data);
+                    ArrayDataset slice =
+                            windows(manager, ids, 0, split, steps * flags.batch, flags, data);
                     long start = System.nanoTime();
                     EasyTrain.fit(trainer, 1, slice, null); // one "epoch" per evaluation interval
                     nanos += System.nanoTime() - start;
                     done += steps;
-                    run.validationLoss.add(new double[] {done, validationLoss(trainer, validation)});
+                    run.validationLoss.add(
+                            new double[] {done, validationLoss(trainer, validation)});
                 }
-                run.tokensPerSecond = (double) flags.steps * flags.batch * flags.seq / (nanos / 1e9);
-                TextGenerator generator =
-                        new TextGenerator(model.getBlock(), corpus, flags.seq);
-                run.sample = generator.generate(manager, "ROMEO:\n", flags.sampleLength, new Random(flags.seed));
+                run.tokensPerSecond =
+                        (double) flags.steps * flags.batch * flags.seq / (nanos / 1e9);
+                TextGenerator generator = new TextGenerator(model.getBlock(), corpus, flags.seq);
+                run.sample =
+                        generator.generate(
+                                manager, "ROMEO:\n", flags.sampleLength, new Random(flags.seed));
             }
-            run.modelDir = flags.out.resolve("models").resolve(variant.name().toLowerCase(Locale.ROOT));
+            run.modelDir =
+                    flags.out.resolve("models").resolve(variant.name().toLowerCase(Locale.ROOT));
             saveModel(model, config, corpus, run.modelDir);
         }
         return run;
@@ -286,7 +293,8 @@ public final class FineTuneComparison {
             throws IOException {
         Files.createDirectories(dir);
         model.save(dir, MODEL_NAME);
-        Files.writeString(dir.resolve("vocabulary.txt"), corpus.vocabulary(), StandardCharsets.UTF_8);
+        Files.writeString(
+                dir.resolve("vocabulary.txt"), corpus.vocabulary(), StandardCharsets.UTF_8);
         Properties properties = new Properties();
         properties.putAll(config.toArguments());
         try (Writer w = Files.newBufferedWriter(dir.resolve("model.properties"))) {
@@ -334,67 +342,6 @@ public final class FineTuneComparison {
             logits.close();
         }
         return sum / batches.size();
-    }
-
-    private static void writeCsv(Path file, List<Run> runs) throws IOException {
-        try (Writer w = Files.newBufferedWriter(file)) {
-            w.write("variant,step,train_loss,validation_loss\n");
-            for (Run r : runs) {
-                Map<Integer, Double> validation = new LinkedHashMap<>();
-                for (double[] v : r.validationLoss) {
-                    validation.put((int) v[0], v[1]);
-                }
-                for (int step = 0; step <= r.trainLoss.size(); step++) {
-                    String train = step == 0 ? "" : fmt(r.trainLoss.get(step - 1));
-                    Double val = validation.get(step);
-                    if (step > 0 || val != null) {
-                        w.write(r.variant.name() + "," + step + "," + train + "," + (val == null ? "" : fmt(val)) + "\n");
-                    }
-                }
-            }
-        }
-    }
-
-    private static void writeSamples(Path file, List<Run> runs) throws IOException {
-        StringBuilder text = new StringBuilder();
-        for (Run r : runs) {
-            text.append("=== ").append(r.variant.label()).append(" ===\n").append(r.sample).append("\n\n");
-        }
-        Files.writeString(file, text.toString(), StandardCharsets.UTF_8);
-    }
-
-    static String summary(Flags flags, List<Run> runs) {
-        Run baseline = runs.get(0);
-        StringBuilder s = new StringBuilder();
-        s.append("### Fine-tuning, softmax vs sigmoid: ").append(flags.describe()).append('\n')
-                .append('\n')
-                .append("```\nmvn -q -DskipTests package exec:exec -Dexample.args=\"")
-                .append(String.join(" ", flags.commandLine))
-                .append("\"\n```\n\n")
-                .append("Tiny Shakespeare, character level; final validation cross-entropy over ")
-                .append(flags.validationBatches * flags.batch)
-                .append(" held-out windows (nats per character; ln V = ")
-                .append(fmt(Math.log(baseline.vocabularySize)))
-                .append(" is a uniform guess). Plot: `")
-                .append(flags.out.resolve("losses.png"))
-                .append("`.\n\n")
-                .append("| attention | validation loss at step 0 | final validation loss | vs ")
-                .append(baseline.variant.label())
-                .append(" | training tokens/s |\n|---|---|---|---|---|\n");
-        for (Run r : runs) {
-            s.append("| ").append(r.variant.label())
-                    .append(" | ").append(fmt(r.initialValidationLoss()))
-                    .append(" | ").append(fmt(r.finalValidationLoss()))
-                    .append(" | ").append(String.format(Locale.ROOT, "%+.2f%%",
-                            100 * (r.finalValidationLoss() / baseline.finalValidationLoss() - 1)))
-                    .append(" | ").append(String.format(Locale.ROOT, "%.0f", r.tokensPerSecond))
-                    .append(" |\n");
-        }
-        return s.toString();
-    }
-
-    private static String fmt(double v) {
-        return String.format(Locale.ROOT, "%.4f", v);
     }
 
     /** Command-line flags; the defaults finish in a few minutes on 2 CPU cores. */
@@ -457,10 +404,13 @@ public final class FineTuneComparison {
                         }
                         f.variants = list;
                     }
-                    default -> throw new IllegalArgumentException(
-                            "unknown flag " + name + " (known: --steps --eval-every --batch --seq --embed"
-                                    + " --heads --layers --seed --validation-batches --sample-length --lr"
-                                    + " --device --out --variants --report)");
+                    default ->
+                            throw new IllegalArgumentException(
+                                    "unknown flag "
+                                            + name
+                                            + " (known: --steps --eval-every --batch --seq --embed"
+                                            + " --heads --layers --seed --validation-batches --sample-length --lr"
+                                            + " --device --out --variants --report)");
                 }
             }
             return f;
@@ -482,7 +432,13 @@ public final class FineTuneComparison {
             return String.format(
                     Locale.ROOT,
                     "%d layers, E=%d, H=%d, n=%d, batch %d, %d steps, Adam %.0e",
-                    layers, embed, heads, seq, batch, steps, learningRate);
+                    layers,
+                    embed,
+                    heads,
+                    seq,
+                    batch,
+                    steps,
+                    learningRate);
         }
     }
 }

@@ -4,16 +4,14 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
-
 import io.github.sigmoidattention.ops.AttentionCall;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The attention core of one {@link SigmoidMultiHeadAttention}: from projected heads to the
- * attended heads. It makes the op's {@link AttentionCall} (scale, bias, per-head bias, ALiBi,
- * masks, key lengths) and runs it on the kernel the options and the call allow.
+ * The attention core of one {@link SigmoidMultiHeadAttention}: from projected heads to the attended
+ * heads. It makes the op's {@link AttentionCall} (scale, bias, per-head bias, ALiBi, masks, key
+ * lengths) and runs it on the kernel the options and the call allow.
  */
 final class AttentionCore {
 
@@ -37,10 +35,6 @@ final class AttentionCore {
         this.alibiSlopes = options.isAlibi() ? Positions.alibiSlopes(headCount) : null;
         this.headBias = headBias;
         this.weightDropout = weightDropout;
-    }
-
-    double[] getAlibiSlopes() {
-        return alibiSlopes == null ? null : alibiSlopes.clone();
     }
 
     /**
@@ -69,13 +63,7 @@ final class AttentionCore {
         double scalarBias = headBias == null ? options.getBias().valueFor(keyCount) : 0;
         NDArray slopes = alibiSlopes == null ? null : q.getManager().create(alibiSlopes);
         AttentionCall call =
-                AttentionCall.of(
-                                q,
-                                k,
-                                v,
-                                1.0 / Math.sqrt(headDim),
-                                scalarBias,
-                                options.isCausal())
+                AttentionCall.of(q, k, v, 1.0 / Math.sqrt(headDim), scalarBias, options.isCausal())
                         .withHeadBias(perHeadBias)
                         .withAlibiSlopes(slopes)
                         .withKeep(keep)
@@ -83,7 +71,8 @@ final class AttentionCore {
         if (useFusedKernel(call, training)) {
             return FusedSigmoidAttention.attend(call);
         }
-        return ReferenceSigmoidAttention.attend(call, w -> dropWeights(parameterStore, w, training));
+        return ReferenceSigmoidAttention.attend(
+                call, w -> dropWeights(parameterStore, w, training));
     }
 
     /**

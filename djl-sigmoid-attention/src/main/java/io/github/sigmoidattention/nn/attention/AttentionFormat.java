@@ -4,17 +4,14 @@ import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
-
 import io.github.sigmoidattention.nn.util.BlockFormat;
-
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The saved format of {@link SigmoidMultiHeadAttention}, by version of the stream:
@@ -33,11 +30,15 @@ final class AttentionFormat {
 
     /** The version this build writes. */
     static final byte VERSION = 3;
+
     private static final byte ORDINAL_VERSION = 2;
     private static final byte DJL_SOFTMAX_VERSION = 1;
+
     /** DJL's block has four projections and a dropout. */
     private static final int DJL_CHILD_COUNT = 5;
+
     private static final String NAME = "SigmoidMultiHeadAttention";
+
     /** The enums' declaration order when version 2 saved ordinals. */
     private static final QkNorm[] V2_QK_NORMS = {QkNorm.NONE, QkNorm.LAYER_NORM, QkNorm.RMS_NORM};
 
@@ -97,8 +98,7 @@ final class AttentionFormat {
         requireSame("kvHeadCount", block.getKvHeadCount(), is.readInt());
         requireSame("qkNorm", o.getQkNorm(), readEnum(is, version, QkNorm.class, V2_QK_NORMS));
         requireSame("layerScale", block.isLayerScale(), is.readBoolean());
-        SigmoidBias.Kind kind =
-                readEnum(is, version, SigmoidBias.Kind.class, V2_BIAS_KINDS);
+        SigmoidBias.Kind kind = readEnum(is, version, SigmoidBias.Kind.class, V2_BIAS_KINDS);
         float biasValue = is.readFloat();
         int biasLength = is.readInt();
         SigmoidBias bias = o.getBias();

@@ -7,15 +7,14 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
 import ai.djl.util.PairList;
-
 import io.github.sigmoidattention.nn.util.Arguments;
 import io.github.sigmoidattention.ops.PtArrays;
 
 /**
- * The inputs of one forward call of {@link SigmoidMultiHeadAttention}, checked: arrays open and
- * of the block's width, data type and device, lengths consistent, the mask of a known shape and
- * type, the forward parameters valid. Every refusal is an {@link IllegalArgumentException} naming
- * the input and the values.
+ * The inputs of one forward call of {@link SigmoidMultiHeadAttention}, checked: arrays open and of
+ * the block's width, data type and device, lengths consistent, the mask of a known shape and type,
+ * the forward parameters valid. Every refusal is an {@link IllegalArgumentException} naming the
+ * input and the values.
  */
 // Tensor dimensions are named as in the paper: B, T, F.
 @SuppressWarnings({"LocalVariableName", "ParameterName"})
@@ -47,6 +46,18 @@ final class AttentionInputs {
         this.queryLength = queryLength;
         this.keyLength = keyLength;
         this.positionOffset = positionOffset;
+    }
+
+    /** Checks the input shapes a block of width {@code embeddingSize} is initialised with. */
+    static void requireInitializationShapes(int embeddingSize, Shape... inputShapes) {
+        int sequenceInputs = inputShapes.length <= 2 ? 1 : 3;
+        for (int i = 0; i < sequenceInputs && i < inputShapes.length; i++) {
+            Shape s = inputShapes[i];
+            if (s.dimension() != 3 || s.get(2) != embeddingSize) {
+                throw new IllegalArgumentException(
+                        "inputShapes[" + i + "]: expected (B, S, " + embeddingSize + "), got " + s);
+            }
+        }
     }
 
     /** Whether the mask is a key-padding mask (B or 1, F). */
@@ -160,7 +171,10 @@ final class AttentionInputs {
         }
         if (value.getShape().get(1) != F) {
             throw new IllegalArgumentException(
-                    "inputs: K and V lengths differ, K " + key.getShape() + ", V " + value.getShape());
+                    "inputs: K and V lengths differ, K "
+                            + key.getShape()
+                            + ", V "
+                            + value.getShape());
         }
         if (mask != null) {
             validateMask(mask, B, T, F, key, block.getHeadCount());
@@ -169,14 +183,17 @@ final class AttentionInputs {
     }
 
     private static long positionOffset(PairList<String, Object> params) {
-        Object value = params == null ? null : params.get(SigmoidMultiHeadAttention.POSITION_OFFSET);
+        Object value =
+                params == null ? null : params.get(SigmoidMultiHeadAttention.POSITION_OFFSET);
         if (value == null) {
             return 0;
         }
         if (!(value instanceof Integer || value instanceof Long)
                 || ((Number) value).longValue() < 0) {
             throw new IllegalArgumentException(
-                    SigmoidMultiHeadAttention.POSITION_OFFSET + ": expected a non-negative Integer or Long, got " + value);
+                    SigmoidMultiHeadAttention.POSITION_OFFSET
+                            + ": expected a non-negative Integer or Long, got "
+                            + value);
         }
         return ((Number) value).longValue();
     }

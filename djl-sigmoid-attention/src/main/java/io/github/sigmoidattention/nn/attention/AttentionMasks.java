@@ -6,8 +6,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * The block's masks in the forms the kernels take, computed on the masks' device: no mask is
- * copied to the host.
+ * The block's masks in the forms the kernels take, computed on the masks' device: no mask is copied
+ * to the host.
  */
 final class AttentionMasks {
 
@@ -60,7 +60,8 @@ final class AttentionMasks {
     static NDArray keyLengths(NDArray mask, long batch) {
         long f = mask.getShape().get(1);
         NDArray positions = mask.getManager().arange(1, (int) f + 1, 1, DataType.INT32);
-        NDArray lengths = mask.neq(0).toType(DataType.INT32, false).mul(positions).max(new int[] {1});
+        NDArray lengths =
+                mask.neq(0).toType(DataType.INT32, false).mul(positions).max(new int[] {1});
         return lengths.getShape().get(0) == batch ? lengths : lengths.repeat(batch);
     }
 }

@@ -388,7 +388,8 @@ public final class AttentionOptions {
          */
         public B optRopeBase(float base) {
             if (!(base > 1) || !Float.isFinite(base)) {
-                throw new IllegalArgumentException("ropeBase must be a finite number > 1, got " + base);
+                throw new IllegalArgumentException(
+                        "ropeBase must be a finite number > 1, got " + base);
             }
             this.rope = true;
             this.ropeBase = base;

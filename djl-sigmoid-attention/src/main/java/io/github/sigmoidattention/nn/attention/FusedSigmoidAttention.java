@@ -4,7 +4,6 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtNDArray;
-
 import io.github.sigmoidattention.ops.AttentionCall;
 import io.github.sigmoidattention.ops.FlashSigmoid;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
@@ -28,7 +27,8 @@ final class FusedSigmoidAttention {
     static String unsupported(AttentionCall call) {
         NDArray q = call.query();
         if (!(q instanceof PtNDArray)) {
-            return "it runs on DJL's PyTorch engine, not " + q.getManager().getEngine().getEngineName();
+            return "it runs on DJL's PyTorch engine, not "
+                    + q.getManager().getEngine().getEngineName();
         }
         if (!Device.Type.CPU.equals(q.getDevice().getDeviceType())) {
             // The op has CUDA kernels too, but DJL's CUDA engine cannot be tested here, so the
@@ -37,7 +37,8 @@ final class FusedSigmoidAttention {
                     + q.getDevice();
         }
         if (!FlashSigmoidLibrary.isAvailable()) {
-            return "the native library is unavailable: " + FlashSigmoidLibrary.getUnavailableReason();
+            return "the native library is unavailable: "
+                    + FlashSigmoidLibrary.getUnavailableReason();
         }
         DataType type = PtArrays.dataType(q);
         if (type != DataType.FLOAT32 && type != DataType.FLOAT16 && type != DataType.BFLOAT16) {
@@ -71,8 +72,8 @@ final class FusedSigmoidAttention {
     }
 
     /**
-     * Computes the attention core: the op with its side arguments in the types it takes
-     * (float32 head bias and slopes, boolean mask), converted on their device.
+     * Computes the attention core: the op with its side arguments in the types it takes (float32
+     * head bias and slopes, boolean mask), converted on their device.
      *
      * @param call the inputs, (B, T, H, D) queries and (B, F, G, D) keys and values
      * @return the output, (B, T, H, D), in the data type of the query

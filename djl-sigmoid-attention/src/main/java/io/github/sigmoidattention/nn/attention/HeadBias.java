@@ -8,14 +8,13 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.ConstantInitializer;
 import ai.djl.util.PairList;
-
 import java.io.DataInputStream;
 import java.io.IOException;
 
 /**
- * Holds the learned per-head bias of {@link SigmoidBias#learned(float)}: a child block, so that
- * the parameters of DJL's attention layout come first in the parameter list and in saved files.
- * Its forward ignores the inputs and returns the bias, shape (H).
+ * Holds the learned per-head bias of {@link SigmoidBias#learned(float)}: a child block, so that the
+ * parameters of DJL's attention layout come first in the parameter list and in saved files. Its
+ * forward ignores the inputs and returns the bias, shape (H).
  */
 final class HeadBias extends AbstractBlock {
 

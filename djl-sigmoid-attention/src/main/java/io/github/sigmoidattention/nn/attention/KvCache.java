@@ -7,7 +7,6 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.util.PairList;
-
 import io.github.sigmoidattention.nn.util.Arguments;
 
 /**
@@ -23,13 +22,13 @@ import io.github.sigmoidattention.nn.util.Arguments;
  *
  * <p>Sequences of different lengths decode together when their prompts are left-padded: the first
  * call passes {@code [X, mask]} with a key-padding mask (B, T) that is 0 on the padding, the cache
- * remembers which positions hold padding, and every later call masks them. All sequences then
- * end at the same position, so each new token is appended at one position for the whole batch,
- * and RoPE, ALiBi and causal masking, which depend on distances between positions only, give
- * every sequence the outputs it has when decoded alone.
+ * remembers which positions hold padding, and every later call masks them. All sequences then end
+ * at the same position, so each new token is appended at one position for the whole batch, and
+ * RoPE, ALiBi and causal masking, which depend on distances between positions only, give every
+ * sequence the outputs it has when decoded alone.
  *
- * <p>A call that is refused or fails leaves the cache as it was. bfloat16 caches are refused
- * (DJL 0.36 cannot allocate them), and so is a data type other than the block's parameters'.
+ * <p>A call that is refused or fails leaves the cache as it was. bfloat16 caches are refused (DJL
+ * 0.36 cannot allocate them), and so is a data type other than the block's parameters'.
  */
 public final class KvCache implements AutoCloseable {
 
@@ -189,8 +188,8 @@ public final class KvCache implements AutoCloseable {
 
     /**
      * Returns the cache a forward call of {@code block} passes, after checking that the call may
-     * use it; null without one. Checked before anything is appended, so that a refused call
-     * leaves the cache as it was.
+     * use it; null without one. Checked before anything is appended, so that a refused call leaves
+     * the cache as it was.
      */
     static KvCache forCall(
             SigmoidMultiHeadAttention block,
@@ -234,7 +233,10 @@ public final class KvCache implements AutoCloseable {
         }
         if (cache.getBatch() != in.batch) {
             throw new IllegalArgumentException(
-                    KV_CACHE + ": the cache holds " + cache.getBatch() + " sequences, X has "
+                    KV_CACHE
+                            + ": the cache holds "
+                            + cache.getBatch()
+                            + " sequences, X has "
                             + in.batch);
         }
         if (cache.getKvHeadCount() != block.getKvHeadCount()
@@ -283,16 +285,23 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
-     * Goes back to an earlier state: the first {@code length} positions, with or without padding.
-     * The block calls it when a call fails after appending, so that a refused call leaves the
-     * cache as it was.
+     * Runs a forward call that appends to this cache; if it fails, the cache goes back to the
+     * length and padding it had, so that a refused or failed call leaves it as it was.
      *
-     * @param length a length the cache had
-     * @param padding whether it held padding then
+     * @param call the forward call
+     * @param <T> its result
+     * @return the call's result
      */
-    void truncate(int length, boolean padding) {
-        this.length = length;
-        this.padded = padding;
+    <T> T keepUnlessSuccessful(java.util.function.Supplier<T> call) {
+        int cachedLength = length;
+        boolean cachedPadding = padded;
+        try {
+            return call.get();
+        } catch (RuntimeException e) {
+            length = cachedLength;
+            padded = cachedPadding;
+            throw e;
+        }
     }
 
     /**

@@ -82,8 +82,7 @@ final class Positions {
         NDArray x1 = x.get(new NDIndex("..., :{}", half));
         NDArray x2 = x.get(new NDIndex("..., {}:", half));
         return NDArrays.concat(
-                new ai.djl.ndarray.NDList(
-                        x1.mul(c).sub(x2.mul(sn)), x2.mul(c).add(x1.mul(sn))),
+                new ai.djl.ndarray.NDList(x1.mul(c).sub(x2.mul(sn)), x2.mul(c).add(x1.mul(sn))),
                 -1);
     }
 }

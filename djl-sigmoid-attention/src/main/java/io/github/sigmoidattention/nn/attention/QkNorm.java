@@ -1,8 +1,8 @@
 package io.github.sigmoidattention.nn.attention;
 
 /**
- * Normalisation applied to queries and keys over the head dimension, per head, after projection
- * and before RoPE and scaling. It bounds the attention logits, which the sigmoid-attention paper
+ * Normalisation applied to queries and keys over the head dimension, per head, after projection and
+ * before RoPE and scaling. It bounds the attention logits, which the sigmoid-attention paper
  * recommends for stable early training.
  */
 public enum QkNorm {

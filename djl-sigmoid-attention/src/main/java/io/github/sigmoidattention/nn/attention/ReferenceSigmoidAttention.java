@@ -6,9 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
-
 import io.github.sigmoidattention.ops.AttentionCall;
-
 import java.util.function.UnaryOperator;
 
 /**

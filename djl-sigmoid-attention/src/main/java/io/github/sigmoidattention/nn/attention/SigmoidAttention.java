@@ -3,12 +3,10 @@ package io.github.sigmoidattention.nn.attention;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
 import io.github.sigmoidattention.nn.util.Arguments;
 import io.github.sigmoidattention.ops.AttentionCall;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
 import io.github.sigmoidattention.ops.PtArrays;
-
 import java.util.function.UnaryOperator;
 
 /**
@@ -92,19 +90,28 @@ public final class SigmoidAttention {
             }
             if (t != type) {
                 throw new IllegalArgumentException(
-                        "q, k and v must have one data type, q is " + type + " but " + names[i]
-                                + " is " + t);
+                        "q, k and v must have one data type, q is "
+                                + type
+                                + " but "
+                                + names[i]
+                                + " is "
+                                + t);
             }
             if (!arrays[i].getDevice().equals(q.getDevice())) {
                 throw new IllegalArgumentException(
-                        "q, k and v must be on one device, q is on " + q.getDevice() + " but "
-                                + names[i] + " is on " + arrays[i].getDevice());
+                        "q, k and v must be on one device, q is on "
+                                + q.getDevice()
+                                + " but "
+                                + names[i]
+                                + " is on "
+                                + arrays[i].getDevice());
             }
         }
         if (type == DataType.BFLOAT16 && !FlashSigmoidLibrary.isAvailable()) {
             throw new IllegalArgumentException(
                     "q: bfloat16 arrays need the FlashSigmoid native library, which is"
-                            + " unavailable: " + FlashSigmoidLibrary.getUnavailableReason());
+                            + " unavailable: "
+                            + FlashSigmoidLibrary.getUnavailableReason());
         }
         validateShapes(q, k, v);
         return type;

@@ -124,7 +124,8 @@ public final class SigmoidBias {
             case NEG_LOG_LENGTH:
                 return -Math.log(keyLength);
             default:
-                throw new IllegalStateException("A learned bias has a value per head, not one value");
+                throw new IllegalStateException(
+                        "A learned bias has a value per head, not one value");
         }
     }
 
@@ -154,7 +155,8 @@ public final class SigmoidBias {
 
     private static void requireFinite(String name, float v) {
         if (!Float.isFinite(v)) {
-            throw new IllegalArgumentException("SigmoidBias: " + name + " must be finite, got " + v);
+            throw new IllegalArgumentException(
+                    "SigmoidBias: " + name + " must be finite, got " + v);
         }
     }
 

@@ -14,20 +14,18 @@ import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.github.sigmoidattention.nn.norm.LayerScale;
 import io.github.sigmoidattention.nn.norm.RmsNorm;
 import io.github.sigmoidattention.nn.util.Arguments;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
-
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 
 /**
- * Multi-head attention with an element-wise sigmoid in place of the row softmax: {@code out_i =
- * Σ_j sigmoid(q_i·k_j / √D + b) · v_j}, with no normalisation over j (Ramapuram et al., 2024,
- * "Theory, Analysis, and Best Practices for Sigmoid Self-Attention").
+ * Multi-head attention with an element-wise sigmoid in place of the row softmax: {@code out_i = Σ_j
+ * sigmoid(q_i·k_j / √D + b) · v_j}, with no normalisation over j (Ramapuram et al., 2024, "Theory,
+ * Analysis, and Best Practices for Sigmoid Self-Attention").
  *
  * <p>It takes the inputs of DJL's {@link ai.djl.nn.transformer.ScaledDotProductAttentionBlock} and
  * has the same first children, so it swaps into existing transformer models:
@@ -41,9 +39,9 @@ import java.io.IOException;
  *
  * <p>A mask of shape (B, T, F) or a key-padding mask of shape (B, F) holds 1 (or true) where a
  * query may attend and 0 where not; a masked key contributes exactly zero, whatever its inputs
- * hold. Its batch dimension may be 1 for the whole batch. A 4-D mask (B, 1, T, F) is read as
- * DJL's additive offset, as {@link ai.djl.nn.transformer.BertBlock} passes it: 0 attends, a
- * negative value masks. The output has shape (B, T, E) and the data type of the input.
+ * hold. Its batch dimension may be 1 for the whole batch. A 4-D mask (B, 1, T, F) is read as DJL's
+ * additive offset, as {@link ai.djl.nn.transformer.BertBlock} passes it: 0 attends, a negative
+ * value masks. The output has shape (B, T, E) and the data type of the input.
  *
  * <p>Children, in order: the {@link Linear} blocks {@code keyProjection}, {@code queryProjection},
  * {@code valueProjection} (G·D units each), {@code resultProjection} (E units), the {@link Dropout}
@@ -52,9 +50,9 @@ import java.io.IOException;
  * ScaledDotProductAttentionBlock} load into a block with G = H; the extra children keep their
  * initial values.
  *
- * <p>Forward parameter {@link #POSITION_OFFSET}: an integer added to every RoPE position.
- * Forward parameter {@link #KV_CACHE}: a {@link KvCache} of this block, for autoregressive
- * decoding (see there).
+ * <p>Forward parameter {@link #POSITION_OFFSET}: an integer added to every RoPE position. Forward
+ * parameter {@link #KV_CACHE}: a {@link KvCache} of this block, for autoregressive decoding (see
+ * there).
  */
 // Tensor dimensions are named as in the paper: B, T, F, E, H, G, D.
 @SuppressWarnings({"LocalVariableName", "ParameterName"})
@@ -229,15 +227,6 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
         return layerScaleEnabled;
     }
 
-    /**
-     * Returns the ALiBi slopes, one per head, or null without ALiBi.
-     *
-     * @return a copy of the slopes, or null
-     */
-    public double[] getAlibiSlopes() {
-        return core.getAlibiSlopes();
-    }
-
     /** {@inheritDoc} */
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
@@ -255,21 +244,10 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
     protected void initializeChildBlocks(
             NDManager manager, DataType dataType, Shape... inputShapes) {
         Arguments.requireUsableDataType(manager, dataType, "dataType");
-        int sequenceInputs = inputShapes.length <= 2 ? 1 : 3;
-        for (int i = 0; i < sequenceInputs && i < inputShapes.length; i++) {
-            Shape s = inputShapes[i];
-            if (s.dimension() != 3 || s.get(2) != embeddingSize) {
-                throw new IllegalArgumentException(
-                        "inputShapes[" + i + "]: expected (B, S, " + embeddingSize + "), got " + s);
-            }
-        }
-        Shape projectionShape = new Shape(-1, embeddingSize);
-        for (Block b :
-                new Block[] {
-                    keyProjection, queryProjection, valueProjection, resultProjection,
-                    probabilityDropout
-                }) {
-            b.initialize(manager, dataType, projectionShape);
+        AttentionInputs.requireInitializationShapes(embeddingSize, inputShapes);
+        // DJL's five children first: the projections and the weight dropout.
+        for (Block child : getChildren().values().subList(0, 5)) {
+            child.initialize(manager, dataType, new Shape(-1, embeddingSize));
         }
         initializeExtras(manager, dataType);
     }
@@ -311,15 +289,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
         if (cache == null) {
             return attend(parameterStore, in, null, training);
         }
-        // A refused or failed call leaves the cache as it was.
-        int cachedLength = cache.getLength();
-        boolean cachedPadding = cache.hasPadding();
-        try {
-            return attend(parameterStore, in, cache, training);
-        } catch (RuntimeException e) {
-            cache.truncate(cachedLength, cachedPadding);
-            throw e;
-        }
+        return cache.keepUnlessSuccessful(() -> attend(parameterStore, in, cache, training));
     }
 
     private NDList attend(
@@ -334,7 +304,10 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
         NDArray valueInput = in.value;
         if (in.isKeyPadding()) {
             keyInput = AttentionMasks.zeroPaddedRows(in.key, in.mask);
-            valueInput = in.value == in.key ? keyInput : AttentionMasks.zeroPaddedRows(in.value, in.mask);
+            valueInput =
+                    in.value == in.key
+                            ? keyInput
+                            : AttentionMasks.zeroPaddedRows(in.value, in.mask);
         }
         NDArray q = project(parameterStore, queryProjection, in.query, training, T, headCount);
         NDArray k = project(parameterStore, keyProjection, keyInput, training, F, kvHeadCount);

@@ -9,7 +9,6 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.Initializer;
 import ai.djl.util.PairList;
-
 import java.io.DataInputStream;
 import java.io.IOException;
 

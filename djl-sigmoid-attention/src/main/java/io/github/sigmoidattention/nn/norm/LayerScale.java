@@ -4,9 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.training.initializer.ConstantInitializer;
 
 /**
- * Multiplies each channel of the last axis by a learned gain initialised to a small value
- * (Touvron et al., 2021). On a residual branch it starts the branch near zero, which tames the
- * large early attention norms of sigmoid attention.
+ * Multiplies each channel of the last axis by a learned gain initialised to a small value (Touvron
+ * et al., 2021). On a residual branch it starts the branch near zero, which tames the large early
+ * attention norms of sigmoid attention.
  *
  * <p>Input: one array of any rank ≥ 1; output: the same shape and data type.
  */

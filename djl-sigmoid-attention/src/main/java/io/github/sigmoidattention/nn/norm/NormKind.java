@@ -2,7 +2,8 @@ package io.github.sigmoidattention.nn.norm;
 
 /**
  * The normalisation of a {@link
- * io.github.sigmoidattention.nn.transformer.SigmoidTransformerEncoderBlock} over the embedding axis.
+ * io.github.sigmoidattention.nn.transformer.SigmoidTransformerEncoderBlock} over the embedding
+ * axis.
  *
  * <p>Saved blocks hold the constant's name (files of format version 2 its ordinal, read in the
  * order of that version).

@@ -4,8 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 
 /**
- * Root-mean-square normalisation over the last axis with a learned per-channel gain: {@code y = x
- * / sqrt(mean(x²) + eps) · gamma} (Zhang and Sennrich, 2019). DJL has {@link
+ * Root-mean-square normalisation over the last axis with a learned per-channel gain: {@code y = x /
+ * sqrt(mean(x²) + eps) · gamma} (Zhang and Sennrich, 2019). DJL has {@link
  * ai.djl.nn.norm.LayerNorm} but no RMSNorm.
  *
  * <p>Input: one array of any rank ≥ 1; output: the same shape and data type. Float16 input is

@@ -5,10 +5,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-
 import io.github.sigmoidattention.nn.norm.NormKind;
 import io.github.sigmoidattention.nn.util.BlockFormat;
-
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -24,11 +22,15 @@ final class EncoderFormat {
 
     static final byte VERSION = 3;
     private static final byte ORDINAL_VERSION = 2;
+
     /** DJL's TransformerEncoderBlock saves with AbstractBlock's default version. */
     private static final byte DJL_VERSION = 1;
+
     /** selfAttention, attentionNorm, outputBlock, outputNorm. */
     private static final int DJL_CHILD_COUNT = 4;
+
     private static final String NAME = "SigmoidTransformerEncoderBlock";
+
     /** The enums' declaration order when version 2 saved ordinals. */
     private static final NormPlacement[] V2_PLACEMENTS = {
         NormPlacement.PRE, NormPlacement.POST, NormPlacement.HYBRID, NormPlacement.DJL_POST
@@ -61,7 +63,8 @@ final class EncoderFormat {
                             + block.getNormPlacement());
         }
         if (version != DJL_VERSION && version != ORDINAL_VERSION && version != VERSION) {
-            throw BlockFormat.unsupportedVersion(NAME, version, DJL_VERSION, ORDINAL_VERSION, VERSION);
+            throw BlockFormat.unsupportedVersion(
+                    NAME, version, DJL_VERSION, ORDINAL_VERSION, VERSION);
         }
     }
 

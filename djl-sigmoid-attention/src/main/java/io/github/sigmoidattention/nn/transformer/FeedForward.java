@@ -9,8 +9,8 @@ package io.github.sigmoidattention.nn.transformer;
 public enum FeedForward {
     /**
      * {@code Linear(hidden) -> GELU -> Linear(E)}, as DJL's {@link
-     * ai.djl.nn.transformer.PointwiseFeedForwardBlock} with {@link ai.djl.nn.Activation#gelu}
-     * (what {@link ai.djl.nn.transformer.BertBlock} uses).
+     * ai.djl.nn.transformer.PointwiseFeedForwardBlock} with {@link ai.djl.nn.Activation#gelu} (what
+     * {@link ai.djl.nn.transformer.BertBlock} uses).
      */
     GELU,
     /** The same with {@link ai.djl.nn.Activation#relu}. */

@@ -16,11 +16,8 @@ import ai.djl.nn.transformer.BertBlock;
 import ai.djl.nn.transformer.IdEmbedding;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.github.sigmoidattention.nn.attention.AttentionOptions;
 import io.github.sigmoidattention.nn.util.Arguments;
-import io.github.sigmoidattention.nn.util.BlockFormat;
-
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -46,27 +43,17 @@ import java.util.List;
  * BertBlock, NDManager, AttentionOptions)} builds the twin of an existing {@code BertBlock}.
  *
  * <p>DJL's {@code BertPretrainingBlock} and {@code BertMaskedLanguageModelBlock} take DJL's final
- * {@code BertBlock} class itself, so this twin cannot go inside them; feed its outputs to heads
- * of your own.
+ * {@code BertBlock} class itself, so this twin cannot go inside them; feed its outputs to heads of
+ * your own.
  */
 // Tensor dimensions are named as in DJL's BertBlock: B, T, E.
 @SuppressWarnings("LocalVariableName")
 public final class SigmoidBertBlock extends AbstractBlock {
 
-    private static final String NAME = "SigmoidBertBlock";
-    /** The format version of DJL's BertBlock, which this block also reads. */
-    private static final byte DJL_VERSION = 1;
-    private static final byte VERSION = 2;
-    private static final String PARAM_POSITION_EMBEDDING = "positionEmbedding";
     /** DJL's BertBlock puts this dropout rate on every encoder's branches and attention weights. */
     private static final float DJL_ENCODER_DROPOUT = 0.1f;
 
-    private final int embeddingSize;
-    private final int tokenDictionarySize;
-    private final int typeDictionarySize;
-    private final int maxSequenceLength;
-    private final int attentionHeadCount;
-    private final int hiddenSize;
+    private final BertFormat.Sizes sizes;
     private final AttentionOptions attentionOptions;
 
     private final IdEmbedding tokenEmbedding;
@@ -78,23 +65,27 @@ public final class SigmoidBertBlock extends AbstractBlock {
     private final Linear pooling;
 
     private SigmoidBertBlock(Builder builder) {
-        super(VERSION);
-        embeddingSize = builder.embeddingSize;
-        tokenDictionarySize = builder.tokenDictionarySize;
-        typeDictionarySize = builder.typeDictionarySize;
-        maxSequenceLength = builder.maxSequenceLength;
-        attentionHeadCount = builder.attentionHeadCount;
-        hiddenSize = builder.hiddenSize;
+        super(BertFormat.VERSION);
+        sizes =
+                new BertFormat.Sizes(
+                        builder.embeddingSize,
+                        builder.tokenDictionarySize,
+                        builder.typeDictionarySize,
+                        builder.maxSequenceLength,
+                        builder.transformerBlockCount,
+                        builder.attentionHeadCount,
+                        builder.hiddenSize);
+        int embeddingSize = sizes.embedding();
         attentionOptions = builder.attentionOptions;
-        tokenEmbedding = addChildBlock("tokenEmbedding", idEmbedding(tokenDictionarySize));
+        tokenEmbedding = addChildBlock("tokenEmbedding", idEmbedding(sizes.tokens()));
         positionEmbedding =
                 addParameter(
                         Parameter.builder()
-                                .setName(PARAM_POSITION_EMBEDDING)
+                                .setName("positionEmbedding")
                                 .setType(Parameter.Type.WEIGHT)
-                                .optShape(new Shape(maxSequenceLength, embeddingSize))
+                                .optShape(new Shape(sizes.maxLength(), embeddingSize))
                                 .build());
-        typeEmbedding = addChildBlock("typeEmbedding", idEmbedding(typeDictionarySize));
+        typeEmbedding = addChildBlock("typeEmbedding", idEmbedding(sizes.types()));
         embeddingNorm = addChildBlock("embeddingNorm", BatchNorm.builder().optAxis(2).build());
         embeddingDropout =
                 addChildBlock(
@@ -105,8 +96,8 @@ public final class SigmoidBertBlock extends AbstractBlock {
             SigmoidTransformerEncoderBlock.Builder encoder =
                     SigmoidTransformerEncoderBlock.builder()
                             .setEmbeddingSize(embeddingSize)
-                            .setHeadCount(attentionHeadCount)
-                            .setHiddenSize(hiddenSize)
+                            .setHeadCount(sizes.heads())
+                            .setHiddenSize(sizes.hidden())
                             .optNormPlacement(NormPlacement.DJL_POST)
                             .optFeedForward(FeedForward.GELU)
                             .optDropout(DJL_ENCODER_DROPOUT)
@@ -123,7 +114,7 @@ public final class SigmoidBertBlock extends AbstractBlock {
 
     private IdEmbedding idEmbedding(int dictionarySize) {
         return new IdEmbedding.Builder()
-                .setEmbeddingSize(embeddingSize)
+                .setEmbeddingSize(sizes.embedding())
                 .setDictionarySize(dictionarySize)
                 .build();
     }
@@ -152,7 +143,7 @@ public final class SigmoidBertBlock extends AbstractBlock {
      * @return E
      */
     public int getEmbeddingSize() {
-        return embeddingSize;
+        return sizes.embedding();
     }
 
     /**
@@ -161,7 +152,7 @@ public final class SigmoidBertBlock extends AbstractBlock {
      * @return the number of token ids
      */
     public int getTokenDictionarySize() {
-        return tokenDictionarySize;
+        return sizes.tokens();
     }
 
     /**
@@ -170,7 +161,7 @@ public final class SigmoidBertBlock extends AbstractBlock {
      * @return the number of type ids
      */
     public int getTypeDictionarySize() {
-        return typeDictionarySize;
+        return sizes.types();
     }
 
     /**
@@ -179,7 +170,7 @@ public final class SigmoidBertBlock extends AbstractBlock {
      * @return the maximum sequence length
      */
     public int getMaxSequenceLength() {
-        return maxSequenceLength;
+        return sizes.maxLength();
     }
 
     /**
@@ -200,25 +191,13 @@ public final class SigmoidBertBlock extends AbstractBlock {
         return attentionOptions;
     }
 
-    /**
-     * Creates the (B, T, F) 0/1 attention mask from a (B, F) input mask, as DJL's {@link
-     * BertBlock#createAttentionMaskFromInputMask} does.
-     *
-     * @param ids (B, T) ids, only their shape is read
-     * @param mask (B, F), 1 for tokens and 0 for padding
-     * @return the float32 mask (B, T, F)
-     */
-    public static NDArray createAttentionMaskFromInputMask(NDArray ids, NDArray mask) {
-        return BertBlock.createAttentionMaskFromInputMask(ids, mask);
-    }
-
     /** {@inheritDoc} */
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         long batch = inputShapes[0].get(0);
         long seqLength = inputShapes[0].get(1);
         return new Shape[] {
-            new Shape(batch, seqLength, embeddingSize), new Shape(batch, embeddingSize)
+            new Shape(batch, seqLength, sizes.embedding()), new Shape(batch, sizes.embedding())
         };
     }
 
@@ -242,7 +221,7 @@ public final class SigmoidBertBlock extends AbstractBlock {
         for (SigmoidTransformerEncoderBlock encoder : encoders) {
             encoder.initialize(manager, dataType, embeddingOutput);
         }
-        pooling.initialize(manager, dataType, new Shape(inputShapes[0].get(0), embeddingSize));
+        pooling.initialize(manager, dataType, new Shape(inputShapes[0].get(0), sizes.embedding()));
     }
 
     /** {@inheritDoc} */
@@ -267,7 +246,7 @@ public final class SigmoidBertBlock extends AbstractBlock {
         NDArray embedding = embeddedTokens.add(embeddedTypes).add(embeddedPositions);
         NDList normalized = embeddingNorm.forward(ps, new NDList(embedding), training);
         NDList lastOutput = embeddingDropout.forward(ps, normalized, training);
-        NDArray attentionMask = createAttentionMaskFromInputMask(tokenIds, masks);
+        NDArray attentionMask = BertBlock.createAttentionMaskFromInputMask(tokenIds, masks);
         Shape maskShape = attentionMask.getShape();
         // DJL's additive offset (B, 1, T, F): 0 attends, -100000 masks; the attention reads it.
         NDArray offsetMask =
@@ -299,35 +278,16 @@ public final class SigmoidBertBlock extends AbstractBlock {
     @Override
     protected void saveMetadata(DataOutputStream os) throws IOException {
         saveInputShapes(os);
-        os.writeInt(embeddingSize);
-        os.writeInt(tokenDictionarySize);
-        os.writeInt(typeDictionarySize);
-        os.writeInt(maxSequenceLength);
-        os.writeInt(encoders.size());
-        os.writeInt(attentionHeadCount);
-        os.writeInt(hiddenSize);
+        BertFormat.writeSizes(sizes, os);
     }
 
     /** {@inheritDoc} */
     @Override
     public void loadMetadata(byte loadVersion, DataInputStream is)
             throws IOException, MalformedModelException {
-        if (loadVersion == DJL_VERSION) {
-            // DJL's BertBlock saves only its input shapes; loadParameters checks the shapes.
-            readInputShapes(is);
-            return;
-        }
-        if (loadVersion != VERSION) {
-            throw BlockFormat.unsupportedVersion(NAME, loadVersion, DJL_VERSION, VERSION);
-        }
+        BertFormat.requireReadable(loadVersion);
         readInputShapes(is);
-        BlockFormat.requireSame(NAME, "embeddingSize", embeddingSize, is.readInt());
-        BlockFormat.requireSame(NAME, "tokenDictionarySize", tokenDictionarySize, is.readInt());
-        BlockFormat.requireSame(NAME, "typeDictionarySize", typeDictionarySize, is.readInt());
-        BlockFormat.requireSame(NAME, "maxSequenceLength", maxSequenceLength, is.readInt());
-        BlockFormat.requireSame(NAME, "transformerBlockCount", encoders.size(), is.readInt());
-        BlockFormat.requireSame(NAME, "attentionHeadCount", attentionHeadCount, is.readInt());
-        BlockFormat.requireSame(NAME, "hiddenSize", hiddenSize, is.readInt());
+        BertFormat.readSizes(sizes, loadVersion, is);
     }
 
     /**
@@ -343,37 +303,12 @@ public final class SigmoidBertBlock extends AbstractBlock {
     public void loadParameters(NDManager manager, DataInputStream is)
             throws IOException, MalformedModelException {
         super.loadParameters(manager, is);
-        // DJL's stream names no sizes: a BertBlock of another configuration would otherwise load
-        // arrays of other shapes without complaint.
-        requireShape("positionEmbedding", positionEmbedding, maxSequenceLength);
-        requireShape(
-                "tokenEmbedding_embedding", firstParameter(tokenEmbedding), tokenDictionarySize);
-        requireShape(
-                "typeEmbedding_embedding", firstParameter(typeEmbedding), typeDictionarySize);
-        requireShape(
-                "transformer_0 feed-forward weight",
-                firstParameter(encoders.get(0).getFeedForward()),
-                hiddenSize);
-    }
-
-    private static Parameter firstParameter(ai.djl.nn.Block block) {
-        return block.getParameters().get(0).getValue();
-    }
-
-    private void requireShape(String name, Parameter parameter, long rows)
-            throws MalformedModelException {
-        Shape shape = parameter.getArray().getShape();
-        Shape expected = new Shape(rows, embeddingSize);
-        if (!shape.equals(expected)) {
-            throw new MalformedModelException(
-                    NAME
-                            + ": loaded "
-                            + name
-                            + " has shape "
-                            + shape
-                            + " but this block expects "
-                            + expected);
-        }
+        BertFormat.requireLoadedShapes(
+                sizes,
+                positionEmbedding,
+                tokenEmbedding,
+                typeEmbedding,
+                encoders.get(0).getFeedForward());
     }
 
     /**
@@ -413,7 +348,8 @@ public final class SigmoidBertBlock extends AbstractBlock {
          * @return this builder
          */
         public Builder optTypeDictionarySize(int typeDictionarySize) {
-            this.typeDictionarySize = typeDictionarySize;
+            this.typeDictionarySize =
+                    Arguments.requirePositive("typeDictionarySize", typeDictionarySize);
             return this;
         }
 
@@ -424,7 +360,7 @@ public final class SigmoidBertBlock extends AbstractBlock {
          * @return this builder
          */
         public Builder optEmbeddingSize(int embeddingSize) {
-            this.embeddingSize = embeddingSize;
+            this.embeddingSize = Arguments.requirePositive("embeddingSize", embeddingSize);
             return this;
         }
 
@@ -435,7 +371,8 @@ public final class SigmoidBertBlock extends AbstractBlock {
          * @return this builder
          */
         public Builder optTransformerBlockCount(int transformerBlockCount) {
-            this.transformerBlockCount = transformerBlockCount;
+            this.transformerBlockCount =
+                    Arguments.requirePositive("transformerBlockCount", transformerBlockCount);
             return this;
         }
 
@@ -446,7 +383,8 @@ public final class SigmoidBertBlock extends AbstractBlock {
          * @return this builder
          */
         public Builder optAttentionHeadCount(int attentionHeadCount) {
-            this.attentionHeadCount = attentionHeadCount;
+            this.attentionHeadCount =
+                    Arguments.requirePositive("attentionHeadCount", attentionHeadCount);
             return this;
         }
 
@@ -457,7 +395,7 @@ public final class SigmoidBertBlock extends AbstractBlock {
          * @return this builder
          */
         public Builder optHiddenSize(int hiddenSize) {
-            this.hiddenSize = hiddenSize;
+            this.hiddenSize = Arguments.requirePositive("hiddenSize", hiddenSize);
             return this;
         }
 
@@ -468,7 +406,8 @@ public final class SigmoidBertBlock extends AbstractBlock {
          * @return this builder
          */
         public Builder optHiddenDropoutProbability(float hiddenDropoutProbability) {
-            this.hiddenDropoutProbability = hiddenDropoutProbability;
+            this.hiddenDropoutProbability =
+                    Arguments.requireRate("hiddenDropoutProbability", hiddenDropoutProbability);
             return this;
         }
 
@@ -479,7 +418,8 @@ public final class SigmoidBertBlock extends AbstractBlock {
          * @return this builder
          */
         public Builder optMaxSequenceLength(int maxSequenceLength) {
-            this.maxSequenceLength = maxSequenceLength;
+            this.maxSequenceLength =
+                    Arguments.requirePositive("maxSequenceLength", maxSequenceLength);
             return this;
         }
 
@@ -526,8 +466,8 @@ public final class SigmoidBertBlock extends AbstractBlock {
         }
 
         /**
-         * DJL's {@code large()} configuration: E 1024, 24 layers, 16 heads, hidden 4096, 16
-         * types, length 512.
+         * DJL's {@code large()} configuration: E 1024, 24 layers, 16 heads, hidden 4096, 16 types,
+         * length 512.
          *
          * @return this builder
          */
@@ -553,13 +493,6 @@ public final class SigmoidBertBlock extends AbstractBlock {
          */
         public SigmoidBertBlock build() {
             Arguments.requirePositive("tokenDictionarySize", tokenDictionarySize);
-            Arguments.requirePositive("typeDictionarySize", typeDictionarySize);
-            Arguments.requirePositive("embeddingSize", embeddingSize);
-            Arguments.requirePositive("transformerBlockCount", transformerBlockCount);
-            Arguments.requirePositive("attentionHeadCount", attentionHeadCount);
-            Arguments.requirePositive("hiddenSize", hiddenSize);
-            Arguments.requirePositive("maxSequenceLength", maxSequenceLength);
-            Arguments.requireRate("hiddenDropoutProbability", hiddenDropoutProbability);
             return new SigmoidBertBlock(this);
         }
     }

@@ -16,11 +16,9 @@ import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-
 import io.github.sigmoidattention.nn.attention.AttentionOptions;
 import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
 import io.github.sigmoidattention.nn.util.Arguments;
-
 import java.lang.reflect.Field;
 import java.util.EnumSet;
 import java.util.HashMap;
@@ -30,16 +28,16 @@ import java.util.Set;
 
 /**
  * Turns initialised DJL softmax-attention blocks into their sigmoid-attention twins: the same
- * structure and hyperparameters, every parameter array copied (projections, embeddings, norms
- * with their running statistics, feed-forward), DJL's mask conventions kept. Only the attention
- * changes, from {@code softmax} to {@code sigmoid(· + b)} as {@link AttentionOptions} says.
+ * structure and hyperparameters, every parameter array copied (projections, embeddings, norms with
+ * their running statistics, feed-forward), DJL's mask conventions kept. Only the attention changes,
+ * from {@code softmax} to {@code sigmoid(· + b)} as {@link AttentionOptions} says.
  *
  * <p>Parameters that the twin has and DJL's block has not (QK-norm gains) keep their initial
  * values. A source parameter without a counterpart of the same shape in the twin is an error.
  *
- * <p>The twin's parameters are created in the given manager, in the source's data type; the
- * source is left as it was. Keep that manager open while the twin is used: closing it frees the
- * twin's parameters (its forward then throws, naming the closed parameter).
+ * <p>The twin's parameters are created in the given manager, in the source's data type; the source
+ * is left as it was. Keep that manager open while the twin is used: closing it frees the twin's
+ * parameters (its forward then throws, naming the closed parameter).
  */
 public final class SigmoidConversions {
 
@@ -104,8 +102,7 @@ public final class SigmoidConversions {
     public static SigmoidTransformerEncoderBlock convert(
             TransformerEncoderBlock source, NDManager manager, AttentionOptions options) {
         requireInitialized(source);
-        SigmoidTransformerEncoderBlock twin =
-                encoderTwin(source, manager, options).build();
+        SigmoidTransformerEncoderBlock twin = encoderTwin(source, manager, options).build();
         return copyInto(source, twin, manager);
     }
 
@@ -135,7 +132,8 @@ public final class SigmoidConversions {
         int layers = 0;
         for (Pair<String, Block> c : source.getChildren()) {
             if (localName(c.getKey()).startsWith("transformer_")) {
-                // BertBlock builds every layer alike, with GELU; check that nothing else slipped in.
+                // BertBlock builds every layer alike, with GELU; check that nothing else slipped
+                // in.
                 String name = localName(c.getKey());
                 if (activation(child(c.getValue(), "outputBlock"), name, manager)
                         != FeedForward.GELU) {
@@ -160,8 +158,7 @@ public final class SigmoidConversions {
                         .optTransformerBlockCount(layers)
                         .optAttentionHeadCount(headCount(attention))
                         .optHiddenSize(hiddenSize(child(first, "outputBlock")))
-                        .optHiddenDropoutProbability(
-                                dropoutRate(child(source, "embeddingDropout")))
+                        .optHiddenDropoutProbability(dropoutRate(child(source, "embeddingDropout")))
                         .optMaxSequenceLength((int) positions.get(0))
                         .optAttentionOptions(options)
                         .build();
@@ -255,7 +252,9 @@ public final class SigmoidConversions {
         }
         if (types.size() != 1) {
             throw new IllegalArgumentException(
-                    "source: parameters of several data types " + types + "; convert a model of one");
+                    "source: parameters of several data types "
+                            + types
+                            + "; convert a model of one");
         }
         return types.iterator().next();
     }
@@ -318,7 +317,10 @@ public final class SigmoidConversions {
             NDArray probe = probeManager.linspace(-4f, 4f, 33);
             NDArray out =
                     layers.get(1)
-                            .forward(new ParameterStore(probeManager, false), new NDList(probe), false)
+                            .forward(
+                                    new ParameterStore(probeManager, false),
+                                    new NDList(probe),
+                                    false)
                             .singletonOrThrow();
             if (out.contentEquals(Activation.gelu(probe))) {
                 return FeedForward.GELU;

@@ -15,19 +15,16 @@ import ai.djl.nn.norm.LayerNorm;
 import ai.djl.nn.transformer.PointwiseFeedForwardBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.github.sigmoidattention.nn.attention.AttentionOptions;
 import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
 import io.github.sigmoidattention.nn.norm.LayerScale;
 import io.github.sigmoidattention.nn.norm.NormKind;
 import io.github.sigmoidattention.nn.norm.RmsNorm;
 import io.github.sigmoidattention.nn.util.Arguments;
-
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.util.Collections;
-import java.util.List;
 
 /**
  * A transformer encoder layer whose attention is {@link SigmoidMultiHeadAttention}: an attention
@@ -48,7 +45,6 @@ import java.util.List;
  * loads with {@link #loadParameters}. Dropout, as in DJL's block, is not a child.
  */
 public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
-
 
     private final int embeddingSize;
     private final int hiddenSize;
@@ -79,11 +75,13 @@ public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
 
         selfAttention = attention;
         feedForward = feedForwardBlock();
-        attentionBranch =
-                new Branch("attention", "selfAttention", selfAttention, "attentionNorm");
+        attentionBranch = new Branch("attention", "selfAttention", selfAttention, "attentionNorm");
         feedForwardBranch =
                 new Branch(
-                        "feedForward", djl ? "outputBlock" : "feedForward", feedForward, "outputNorm");
+                        "feedForward",
+                        djl ? "outputBlock" : "feedForward",
+                        feedForward,
+                        "outputNorm");
         if (djl && layerScaleEnabled) {
             // After DJL's four children, so that DJL's stream still lines up.
             attentionBranch.layerScale = addChildBlock("attentionLayerScale", layerScale());
@@ -272,12 +270,15 @@ public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
         Arguments.requireUsableDataType(manager, dataType, "dataType");
         if (inputShapes.length < 1 || inputShapes.length > 2) {
             throw new IllegalArgumentException(
-                    "inputShapes: expected [X] or [X, mask], got " + inputShapes.length + " shapes");
+                    "inputShapes: expected [X] or [X, mask], got "
+                            + inputShapes.length
+                            + " shapes");
         }
         Shape x = inputShapes[0];
         requireEmbedding("inputShapes[0]", x);
         for (Block child : getChildren().values()) {
-            child.initialize(manager, dataType, child == selfAttention ? inputShapes : new Shape[] {x});
+            child.initialize(
+                    manager, dataType, child == selfAttention ? inputShapes : new Shape[] {x});
         }
     }
 
@@ -412,7 +413,7 @@ public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
          * @return this builder
          */
         public Builder optDropout(float rate) {
-            this.dropout = rate;
+            this.dropout = Arguments.requireRate("dropout", rate);
             return this;
         }
 
@@ -457,8 +458,8 @@ public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
          * @return this builder
          */
         public Builder optLayerScale(float initValue) {
+            this.layerScaleInit = Arguments.requireFinite("layerScale initial value", initValue);
             this.layerScale = true;
-            this.layerScaleInit = initValue;
             return this;
         }
 
@@ -471,27 +472,7 @@ public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
             Arguments.requirePositive("embeddingSize", embeddingSize);
             Arguments.requirePositive("headCount", headCount);
             Arguments.requirePositive("hiddenSize", hiddenSize);
-            Arguments.requireRate("dropout", dropout);
-            if (!Float.isFinite(layerScaleInit)) {
-                throw new IllegalArgumentException(
-                        "layerScale initial value must be finite, got " + layerScaleInit);
-            }
-            NormKind resolvedNorm = norm;
-            if (placement == NormPlacement.DJL_POST) {
-                if (norm != null) {
-                    throw new IllegalArgumentException(
-                            "norm: NormPlacement.DJL_POST uses DJL's BatchNorm over axis 2, so it"
-                                    + " takes no norm, got "
-                                    + norm);
-                }
-                if (feedForward == FeedForward.SWIGLU) {
-                    throw new IllegalArgumentException(
-                            "feedForward: NormPlacement.DJL_POST uses DJL's"
-                                    + " PointwiseFeedForwardBlock (GELU or RELU), got SWIGLU");
-                }
-            } else if (norm == null) {
-                resolvedNorm = NormKind.LAYER_NORM;
-            }
+            NormKind resolvedNorm = placement.resolveNorm(norm, feedForward);
             SigmoidMultiHeadAttention selfAttention =
                     SigmoidMultiHeadAttention.builder()
                             .setEmbeddingSize(embeddingSize)

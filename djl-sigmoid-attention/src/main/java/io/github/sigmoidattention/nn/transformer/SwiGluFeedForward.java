@@ -10,7 +10,6 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.github.sigmoidattention.nn.util.Arguments;
 
 /**

@@ -13,12 +13,14 @@ public final class Arguments {
      *
      * @param name the argument
      * @param value its value
+     * @return the value
      */
-    public static void requirePositive(String name, int value) {
+    public static int requirePositive(String name, int value) {
         if (value < 1) {
             throw new IllegalArgumentException(
                     name + " must be set to a positive value, got " + value);
         }
+        return value;
     }
 
     /**
@@ -26,11 +28,13 @@ public final class Arguments {
      *
      * @param name the argument
      * @param value its value
+     * @return the value
      */
-    public static void requireRate(String name, float value) {
+    public static float requireRate(String name, float value) {
         if (!(value >= 0 && value <= 1)) {
             throw new IllegalArgumentException(name + " must be in [0, 1], got " + value);
         }
+        return value;
     }
 
     /**
@@ -38,11 +42,13 @@ public final class Arguments {
      *
      * @param name the argument
      * @param value its value
+     * @return the value
      */
-    public static void requireFinite(String name, float value) {
+    public static float requireFinite(String name, float value) {
         if (!Float.isFinite(value)) {
             throw new IllegalArgumentException(name + " must be finite, got " + value);
         }
+        return value;
     }
 
     /**
@@ -62,8 +68,8 @@ public final class Arguments {
 
     /**
      * Requires a floating-point type that DJL can create arrays of. DJL 0.36's PyTorch JNI aborts
-     * the whole JVM when asked to create or convert a bfloat16 array (its dtype table stops
-     * before bfloat16), so bfloat16 is refused before DJL is asked to.
+     * the whole JVM when asked to create or convert a bfloat16 array (its dtype table stops before
+     * bfloat16), so bfloat16 is refused before DJL is asked to.
      *
      * @param manager the manager that would create the arrays
      * @param type the data type

@@ -3,7 +3,6 @@ package io.github.sigmoidattention.nn.util;
 import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
-
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;

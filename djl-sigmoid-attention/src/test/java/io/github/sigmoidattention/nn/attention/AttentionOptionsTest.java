@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.sigmoidattention.nn.transformer.SigmoidTransformerEncoderBlock;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.function.Function;
+import org.junit.jupiter.api.Test;
 
 /**
  * {@link AttentionOptions}: the defaults, the checks of every setter, and one declaration shared by
@@ -47,7 +45,11 @@ class AttentionOptionsTest {
     void theBlockAndTheEncoderTakeTheSameOptions() {
         AttentionOptions options = sample();
         SigmoidMultiHeadAttention block =
-                SigmoidMultiHeadAttention.builder().setEmbeddingSize(16).setHeadCount(4).optAttentionOptions(options).build();
+                SigmoidMultiHeadAttention.builder()
+                        .setEmbeddingSize(16)
+                        .setHeadCount(4)
+                        .optAttentionOptions(options)
+                        .build();
         assertEquals(options.toString(), block.getOptions().toString());
         assertEquals(2, block.getKvHeadCount());
         SigmoidTransformerEncoderBlock encoder =
@@ -92,20 +94,32 @@ class AttentionOptionsTest {
     @Test
     void sizesMustFit() {
         AttentionOptions gqa = AttentionOptions.builder().optKvHeadCount(3).build();
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> gqa.requireFits(16, 4));
-        assertTrue(e.getMessage().contains("headCount (4)") && e.getMessage().contains("kvHeadCount (3)"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> gqa.requireFits(16, 4));
+        assertTrue(
+                e.getMessage().contains("headCount (4)")
+                        && e.getMessage().contains("kvHeadCount (3)"),
+                e.getMessage());
         AttentionOptions rope = AttentionOptions.builder().optRope(true).build();
         e = assertThrows(IllegalArgumentException.class, () -> rope.requireFits(15, 5));
         assertTrue(e.getMessage().contains("RoPE") && e.getMessage().contains("3"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> AttentionOptions.defaults().requireFits(10, 4));
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> AttentionOptions.defaults().requireFits(10, 4));
         assertTrue(e.getMessage().contains("embeddingSize (10)"), e.getMessage());
     }
 
-    private static void expect(Function<AttentionOptions.Builder, AttentionOptions.Builder> set, String... fragments) {
+    private static void expect(
+            Function<AttentionOptions.Builder, AttentionOptions.Builder> set, String... fragments) {
         IllegalArgumentException e =
-                assertThrows(IllegalArgumentException.class, () -> set.apply(AttentionOptions.builder()));
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> set.apply(AttentionOptions.builder()));
         for (String fragment : fragments) {
-            assertTrue(e.getMessage().contains(fragment), "'" + e.getMessage() + "' lacks '" + fragment + "'");
+            assertTrue(
+                    e.getMessage().contains(fragment),
+                    "'" + e.getMessage() + "' lacks '" + fragment + "'");
         }
     }
 }

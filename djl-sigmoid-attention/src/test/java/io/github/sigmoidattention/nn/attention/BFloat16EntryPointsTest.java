@@ -9,17 +9,12 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
-
+import io.github.sigmoidattention.nn.transformer.SigmoidTransformerEncoderBlock;
 import io.github.sigmoidattention.ops.AttentionCall;
 import io.github.sigmoidattention.ops.FlashSigmoid;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
 import io.github.sigmoidattention.ops.PtArrays;
-
-import io.github.sigmoidattention.nn.transformer.SigmoidTransformerEncoderBlock;
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Paths;
@@ -27,6 +22,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
 
 /**
  * bfloat16 through every public entry point. DJL 0.36's JNI aborts the JVM (SIGABRT, no Java
@@ -53,13 +49,15 @@ class BFloat16EntryPointsTest {
     @Test
     void everyEntryPointComputesOrRefusesBfloat16InAJvmOfItsOwn() throws Exception {
         String java = Paths.get(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> command = new ArrayList<>(List.of(
-                java,
-                "-cp",
-                System.getProperty("java.class.path"),
-                "-Dai.djl.offline=true",
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                BFloat16EntryPointsTest.class.getName()));
+        List<String> command =
+                new ArrayList<>(
+                        List.of(
+                                java,
+                                "-cp",
+                                System.getProperty("java.class.path"),
+                                "-Dai.djl.offline=true",
+                                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                                BFloat16EntryPointsTest.class.getName()));
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output;
         try {
@@ -69,9 +67,14 @@ class BFloat16EntryPointsTest {
             process.destroyForcibly();
         }
         // 134 is SIGABRT: DJL's JNI aborted the JVM.
-        assertEquals(0, process.exitValue(), "the child JVM failed (exit " + process.exitValue() + "):\n" + output);
+        assertEquals(
+                0,
+                process.exitValue(),
+                "the child JVM failed (exit " + process.exitValue() + "):\n" + output);
         for (String scenario : SCENARIOS) {
-            assertTrue(output.contains("OK " + scenario + "\n"), scenario + " did not pass:\n" + output);
+            assertTrue(
+                    output.contains("OK " + scenario + "\n"),
+                    scenario + " did not pass:\n" + output);
         }
     }
 
@@ -106,13 +109,24 @@ class BFloat16EntryPointsTest {
         ParameterStore ps = new ParameterStore(m, false);
         switch (scenario) {
             case "kvCacheCreate":
-                refused(() -> KvCache.create(block, m, 1, 8, DataType.BFLOAT16), "dataType", "bfloat16");
+                refused(
+                        () -> KvCache.create(block, m, 1, 8, DataType.BFLOAT16),
+                        "dataType",
+                        "bfloat16");
                 block.initialize(m, DataType.FLOAT32, new Shape(1, 4, 16));
-                refused(() -> KvCache.create(block, m, 1, 8, DataType.BFLOAT16), "dataType", "bfloat16");
-                refused(() -> KvCache.create(block, m, 1, 8, DataType.FLOAT16), "dataType", "float32");
+                refused(
+                        () -> KvCache.create(block, m, 1, 8, DataType.BFLOAT16),
+                        "dataType",
+                        "bfloat16");
+                refused(
+                        () -> KvCache.create(block, m, 1, 8, DataType.FLOAT16),
+                        "dataType",
+                        "float32");
                 break;
             case "blockInitialize":
-                refused(() -> block.initialize(m, DataType.BFLOAT16, new Shape(1, 4, 16)), "bfloat16");
+                refused(
+                        () -> block.initialize(m, DataType.BFLOAT16, new Shape(1, 4, 16)),
+                        "bfloat16");
                 break;
             case "blockInput":
                 block.initialize(m, DataType.FLOAT32, new Shape(1, 4, 16));
@@ -124,12 +138,21 @@ class BFloat16EntryPointsTest {
                 block.initialize(m, DataType.FLOAT32, new Shape(1, 4, 16));
                 NDArray input = m.randomNormal(new Shape(1, 4, 16));
                 NDArray mask = bf16(m.ones(new Shape(1, 4)));
-                refused(() -> block.forward(ps, new NDList(input, mask), false), "mask", "bfloat16");
+                refused(
+                        () -> block.forward(ps, new NDList(input, mask), false),
+                        "mask",
+                        "bfloat16");
                 break;
             case "encoderInitialize":
-                refused(() -> SigmoidTransformerEncoderBlock.builder()
-                        .setEmbeddingSize(16).setHeadCount(2).setHiddenSize(32).build()
-                        .initialize(m, DataType.BFLOAT16, new Shape(1, 4, 16)), "bfloat16");
+                refused(
+                        () ->
+                                SigmoidTransformerEncoderBlock.builder()
+                                        .setEmbeddingSize(16)
+                                        .setHeadCount(2)
+                                        .setHiddenSize(32)
+                                        .build()
+                                        .initialize(m, DataType.BFLOAT16, new Shape(1, 4, 16)),
+                        "bfloat16");
                 break;
             case "attendAuto":
                 attendMatchesFloat32(m, AttentionKernel.AUTO);
@@ -143,11 +166,16 @@ class BFloat16EntryPointsTest {
             case "flashSigmoidForwardBackward":
                 NDArray q = bf16(m.randomNormal(new Shape(2, 5, 4, 8)));
                 NDArray k = bf16(m.randomNormal(new Shape(2, 7, 2, 8)));
-                check(PtArrays.dataType(FlashSigmoid.forward(q, k, k, 0.35f, -2f, true)) == DataType.BFLOAT16,
+                check(
+                        PtArrays.dataType(FlashSigmoid.forward(q, k, k, 0.35f, -2f, true))
+                                == DataType.BFLOAT16,
                         "forward keeps bfloat16");
-                NDList grads = FlashSigmoid.backward(q, AttentionCall.of(q, k, k, 0.35f, -2f, true));
+                NDList grads =
+                        FlashSigmoid.backward(q, AttentionCall.of(q, k, k, 0.35f, -2f, true));
                 check(PtArrays.dataType(grads.get(0)) == DataType.BFLOAT16, "dq is bfloat16");
-                check(grads.get(3).getDataType() == DataType.FLOAT32, "the head-bias gradient is float32");
+                check(
+                        grads.get(3).getDataType() == DataType.FLOAT32,
+                        "the head-bias gradient is float32");
                 break;
             default:
                 throw new AssertionError("unknown scenario " + scenario);
@@ -172,16 +200,37 @@ class BFloat16EntryPointsTest {
             float bias = (float) -Math.log(f);
             NDArray out = SigmoidAttention.attend(q, k, v, scale, bias, causal, kernel);
             check(PtArrays.dataType(out) == DataType.BFLOAT16, "the output is bfloat16");
-            NDArray expected = SigmoidAttention.attend(
-                    PtArrays.toDataType(q, DataType.FLOAT32),
-                    PtArrays.toDataType(k, DataType.FLOAT32),
-                    PtArrays.toDataType(v, DataType.FLOAT32),
-                    scale, bias, causal, AttentionKernel.REFERENCE);
-            double error = TestArrays.relativeError(
-                    TestArrays.values(PtArrays.toDataType(out, DataType.FLOAT32)), TestArrays.values(expected));
+            NDArray expected =
+                    SigmoidAttention.attend(
+                            PtArrays.toDataType(q, DataType.FLOAT32),
+                            PtArrays.toDataType(k, DataType.FLOAT32),
+                            PtArrays.toDataType(v, DataType.FLOAT32),
+                            scale,
+                            bias,
+                            causal,
+                            AttentionKernel.REFERENCE);
+            double error =
+                    TestArrays.relativeError(
+                            TestArrays.values(PtArrays.toDataType(out, DataType.FLOAT32)),
+                            TestArrays.values(expected));
             // The output is rounded to bfloat16 (8 bits of mantissa).
-            check(error < 1e-2, kernel + " B=" + b + " T=" + t + " F=" + f + " H=" + h + " G=" + g + " D=" + d
-                    + ": relative error " + error);
+            check(
+                    error < 1e-2,
+                    kernel
+                            + " B="
+                            + b
+                            + " T="
+                            + t
+                            + " F="
+                            + f
+                            + " H="
+                            + h
+                            + " G="
+                            + g
+                            + " D="
+                            + d
+                            + ": relative error "
+                            + error);
         }
     }
 
@@ -194,7 +243,8 @@ class BFloat16EntryPointsTest {
             call.run();
         } catch (IllegalArgumentException e) {
             for (String fragment : fragments) {
-                check(e.getMessage() != null && e.getMessage().contains(fragment),
+                check(
+                        e.getMessage() != null && e.getMessage().contains(fragment),
                         "message '" + e.getMessage() + "' lacks '" + fragment + "'");
             }
             return;

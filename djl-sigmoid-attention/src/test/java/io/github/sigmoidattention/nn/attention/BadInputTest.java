@@ -10,7 +10,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -65,7 +64,11 @@ class BadInputTest {
                 "headCount");
         assertMessage(
                 IllegalArgumentException.class,
-                () -> SigmoidMultiHeadAttention.builder().setEmbeddingSize(10).setHeadCount(3).build(),
+                () ->
+                        SigmoidMultiHeadAttention.builder()
+                                .setEmbeddingSize(10)
+                                .setHeadCount(3)
+                                .build(),
                 "embeddingSize (10)",
                 "headCount (3)");
         assertMessage(
@@ -158,10 +161,7 @@ class BadInputTest {
         assertMessage(IllegalArgumentException.class, () -> forward(), "inputs", "got 0");
         NDArray a = x(2, 3, 8);
         assertMessage(
-                IllegalArgumentException.class,
-                () -> forward(a, a, a, a, a),
-                "inputs",
-                "got 5");
+                IllegalArgumentException.class, () -> forward(a, a, a, a, a), "inputs", "got 5");
         assertMessage(
                 IllegalArgumentException.class,
                 () -> forward(manager.randomNormal(new Shape(3, 8))),
@@ -296,16 +296,25 @@ class BadInputTest {
     @Test
     void attendRefusesNonFiniteScaleAndBias() {
         NDArray q = manager.randomNormal(new Shape(1, 3, 2, 4));
-        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+        for (float bad :
+                new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
             for (AttentionKernel kernel : AttentionKernel.values()) {
-                assertMessage(IllegalArgumentException.class,
-                        () -> SigmoidAttention.attend(q, q, q, bad, -1f, false, kernel), "scale", String.valueOf(bad));
-                assertMessage(IllegalArgumentException.class,
-                        () -> SigmoidAttention.attend(q, q, q, 0.5f, bad, false, kernel), "bias", String.valueOf(bad));
+                assertMessage(
+                        IllegalArgumentException.class,
+                        () -> SigmoidAttention.attend(q, q, q, bad, -1f, false, kernel),
+                        "scale",
+                        String.valueOf(bad));
+                assertMessage(
+                        IllegalArgumentException.class,
+                        () -> SigmoidAttention.attend(q, q, q, 0.5f, bad, false, kernel),
+                        "bias",
+                        String.valueOf(bad));
             }
         }
-        assertMessage(IllegalArgumentException.class,
-                () -> SigmoidAttention.attend(q, q, q, 0.5f, 0f, false, null), "kernel");
+        assertMessage(
+                IllegalArgumentException.class,
+                () -> SigmoidAttention.attend(q, q, q, 0.5f, 0f, false, null),
+                "kernel");
     }
 
     @Test

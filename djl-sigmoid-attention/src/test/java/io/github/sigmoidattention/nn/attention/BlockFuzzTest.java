@@ -9,17 +9,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
-
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
 import io.github.sigmoidattention.ops.PtArrays;
-
 import io.github.sigmoidattention.testing.AttentionCase;
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.Random;
 import java.util.function.Supplier;
+import org.junit.jupiter.api.Test;
 
 /**
  * A seeded property test of the block, of {@link SigmoidAttention#attend} and of decoding with a
@@ -44,13 +40,18 @@ class BlockFuzzTest {
     }
 
     /** Runs a call that must either succeed or be refused with a clear message. */
-    private static Outcome attempt(String where, boolean mayRefuse, Supplier<NDArray> call, Shape expected) {
+    private static Outcome attempt(
+            String where, boolean mayRefuse, Supplier<NDArray> call, Shape expected) {
         NDArray out;
         try {
             out = call.get();
-        } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
+        } catch (IllegalArgumentException
+                | IllegalStateException
+                | UnsupportedOperationException e) {
             assertTrue(mayRefuse, where + ": refused a valid call: " + e);
-            assertTrue(e.getMessage() != null && e.getMessage().length() > 10, where + ": unclear message: " + e);
+            assertTrue(
+                    e.getMessage() != null && e.getMessage().length() > 10,
+                    where + ": unclear message: " + e);
             return Outcome.REFUSED;
         } catch (RuntimeException e) {
             throw new AssertionError(where + ": " + e, e);
@@ -63,31 +64,38 @@ class BlockFuzzTest {
     void randomBlockAndAttendCalls() {
         assertTrue(FlashSigmoidLibrary.isAvailable(), FlashSigmoidLibrary.getUnavailableReason());
         long seed = Long.getLong("fuzz.seed", System.nanoTime());
-        System.out.println("BlockFuzzTest: seed " + seed + " (replay with -Dfuzz.seed=" + seed + ")");
+        System.out.println(
+                "BlockFuzzTest: seed " + seed + " (replay with -Dfuzz.seed=" + seed + ")");
         int[] counts = new int[Outcome.values().length];
         for (int n = 0; n < CASES; n++) {
             Random r = new Random(seed + n);
             String where = "case " + n + " (seed " + seed + ")";
             try (NDManager m = NDManager.newBaseManager()) {
                 int kind = r.nextInt(5);
-                Outcome o = kind < 2 ? blockCase(m, r, seed + n, where)
-                        : kind < 4 ? attendCase(m, r, where) : cacheCase(m, r, where);
+                Outcome o =
+                        kind < 2
+                                ? blockCase(m, r, seed + n, where)
+                                : kind < 4 ? attendCase(m, r, where) : cacheCase(m, r, where);
                 counts[o.ordinal()]++;
             }
         }
         System.out.printf(
                 "BlockFuzzTest: %d cases: %d checked against the double loop, %d ran with odd input, %d refused%n",
                 CASES, counts[0], counts[1], counts[2]);
-        assertTrue(counts[0] > CASES / 5 && counts[2] > CASES / 10, java.util.Arrays.toString(counts));
+        assertTrue(
+                counts[0] > CASES / 5 && counts[2] > CASES / 10, java.util.Arrays.toString(counts));
     }
 
     private static Outcome blockCase(NDManager m, Random r, long seed, String where) {
         AttentionCase c = AttentionCase.random(seed);
         c.kernel = AttentionKernel.values()[r.nextInt(3)];
-        boolean padding = c.maskKind == AttentionCase.MaskKind.KEY_PADDING
-                || c.maskKind == AttentionCase.MaskKind.RIGHT_PADDING;
+        boolean padding =
+                c.maskKind == AttentionCase.MaskKind.KEY_PADDING
+                        || c.maskKind == AttentionCase.MaskKind.RIGHT_PADDING;
         if (padding && r.nextBoolean()) {
-            c.poison = new double[] {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}[r.nextInt(3)];
+            c.poison =
+                    new double[] {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}
+                            [r.nextInt(3)];
         }
         DataType type = r.nextInt(4) == 0 ? DataType.FLOAT16 : DataType.FLOAT32;
         SigmoidMultiHeadAttention block = c.block(m, type);
@@ -98,8 +106,10 @@ class BlockFuzzTest {
         if (hostile < 0) {
             NDArray out = c.run(block, m, type, training);
             double tol = type == DataType.FLOAT32 ? 1e-5 : 2e-2;
-            double error = TestArrays.relativeError(
-                    c.realRows(TestArrays.values(out)), c.realRows(TestArrays.flatten(c.reference(block))));
+            double error =
+                    TestArrays.relativeError(
+                            c.realRows(TestArrays.values(out)),
+                            c.realRows(TestArrays.flatten(c.reference(block))));
             assertTrue(error < tol, where + ": relative error " + error);
             return Outcome.CHECKED;
         }
@@ -109,7 +119,14 @@ class BlockFuzzTest {
         boolean mayRefuse = true;
         switch (hostile) {
             case 0: // one more channel than the block's width
-                inputs.set(0, m.randomNormal(new Shape(x.getShape().get(0), x.getShape().get(1), x.getShape().get(2) + 1)).toType(type, false));
+                inputs.set(
+                        0,
+                        m.randomNormal(
+                                        new Shape(
+                                                x.getShape().get(0),
+                                                x.getShape().get(1),
+                                                x.getShape().get(2) + 1))
+                                .toType(type, false));
                 where += " width+1";
                 break;
             case 1: // rank 2
@@ -151,7 +168,17 @@ class BlockFuzzTest {
         }
         final String at = where;
         Outcome o =
-                attempt(at, mayRefuse, () -> block.forward(new ParameterStore(m, false), inputs, false, c.forwardParams()).head(), expected);
+                attempt(
+                        at,
+                        mayRefuse,
+                        () ->
+                                block.forward(
+                                                new ParameterStore(m, false),
+                                                inputs,
+                                                false,
+                                                c.forwardParams())
+                                        .head(),
+                        expected);
         if (hostile < 7) {
             assertEquals(Outcome.REFUSED, o, at + ": ran");
         }
@@ -170,13 +197,23 @@ class BlockFuzzTest {
         int prompt = 1 + r.nextInt(8);
         int steps = 1 + r.nextInt(3);
         AttentionKernel kernel = AttentionKernel.values()[r.nextInt(3)];
-        SigmoidMultiHeadAttention block = SigmoidMultiHeadAttention.builder()
-                .setEmbeddingSize(h * d).setHeadCount(h).optKvHeadCount(g).optCausal(true)
-                .optRope(r.nextBoolean()).optAlibi(r.nextBoolean()).optQkNorm(QkNorm.values()[r.nextInt(3)])
-                .optBias(SigmoidBias.constant(-1.5f)).optKernel(kernel).build();
+        SigmoidMultiHeadAttention block =
+                SigmoidMultiHeadAttention.builder()
+                        .setEmbeddingSize(h * d)
+                        .setHeadCount(h)
+                        .optKvHeadCount(g)
+                        .optCausal(true)
+                        .optRope(r.nextBoolean())
+                        .optAlibi(r.nextBoolean())
+                        .optQkNorm(QkNorm.values()[r.nextInt(3)])
+                        .optBias(SigmoidBias.constant(-1.5f))
+                        .optKernel(kernel)
+                        .build();
         int hostile = r.nextInt(10);
-        where += String.format(" cache B=%d H=%d G=%d D=%d prompt=%d steps=%d %s hostile=%d",
-                b, h, g, d, prompt, steps, kernel, hostile);
+        where +=
+                String.format(
+                        " cache B=%d H=%d G=%d D=%d prompt=%d steps=%d %s hostile=%d",
+                        b, h, g, d, prompt, steps, kernel, hostile);
         block.initialize(m, DataType.FLOAT32, new Shape(b, prompt, h * d));
         ParameterStore ps = new ParameterStore(m, false);
         NDArray x = m.randomNormal(new Shape(b, prompt + steps, h * d));
@@ -192,14 +229,26 @@ class BlockFuzzTest {
                 int length = cache.getLength();
                 boolean padding = cache.hasPadding();
                 String at2 = where + " at " + at;
-                outcome = attempt(at2, true, () -> hostileCacheCall(m, r, block, ps, cache, chunk, hostile), chunk.getShape());
+                outcome =
+                        attempt(
+                                at2,
+                                true,
+                                () -> hostileCacheCall(m, r, block, ps, cache, chunk, hostile),
+                                chunk.getShape());
                 assertEquals(Outcome.REFUSED, outcome, at2 + ": ran");
-                assertEquals(length, cache.getLength(), at2 + ": a refused call changed the cache's length");
-                assertEquals(padding, cache.hasPadding(), at2 + ": a refused call changed the cache's padding");
+                assertEquals(
+                        length,
+                        cache.getLength(),
+                        at2 + ": a refused call changed the cache's length");
+                assertEquals(
+                        padding,
+                        cache.hasPadding(),
+                        at2 + ": a refused call changed the cache's padding");
             }
             NDArray out = block.forward(ps, new NDList(chunk), false, params).head();
             NDArray expected = full.get(new ai.djl.ndarray.index.NDIndex(":, {}:{}", at, at + t));
-            double error = TestArrays.relativeError(TestArrays.values(out), TestArrays.values(expected));
+            double error =
+                    TestArrays.relativeError(TestArrays.values(out), TestArrays.values(expected));
             assertTrue(error < 1e-5, where + " at " + at + ": relative error " + error);
             at += t;
         }
@@ -208,24 +257,48 @@ class BlockFuzzTest {
 
     @SuppressWarnings("try") // the collector only has to be open
     private static NDArray hostileCacheCall(
-            NDManager m, Random r, SigmoidMultiHeadAttention block, ParameterStore ps, KvCache cache,
-            NDArray chunk, int hostile) {
+            NDManager m,
+            Random r,
+            SigmoidMultiHeadAttention block,
+            ParameterStore ps,
+            KvCache cache,
+            NDArray chunk,
+            int hostile) {
         ai.djl.util.PairList<String, Object> params = new ai.djl.util.PairList<>();
         params.add(SigmoidMultiHeadAttention.KV_CACHE, cache);
         Shape s = chunk.getShape();
         switch (hostile) {
             case 0: // another batch size
-                return block.forward(ps, new NDList(m.randomNormal(new Shape(s.get(0) + 1, 1, s.get(2)))), false, params).head();
+                return block.forward(
+                                ps,
+                                new NDList(m.randomNormal(new Shape(s.get(0) + 1, 1, s.get(2)))),
+                                false,
+                                params)
+                        .head();
             case 1: // more positions than the cache has room for
-                return block.forward(ps, new NDList(m.randomNormal(new Shape(s.get(0), cache.getMaxLength(), s.get(2)))),
-                        false, params).head();
+                return block.forward(
+                                ps,
+                                new NDList(
+                                        m.randomNormal(
+                                                new Shape(
+                                                        s.get(0), cache.getMaxLength(), s.get(2)))),
+                                false,
+                                params)
+                        .head();
             case 2: // a (B, T, F) mask, which the cache does not take
-                return block.forward(ps, new NDList(chunk, m.ones(new Shape(s.get(0), 1, 1))), false, params).head();
+                return block.forward(
+                                ps,
+                                new NDList(chunk, m.ones(new Shape(s.get(0), 1, 1))),
+                                false,
+                                params)
+                        .head();
             case 3: // cross-attention inputs
-                return block.forward(ps, new NDList(chunk, chunk.duplicate(), chunk), false, params).head();
+                return block.forward(ps, new NDList(chunk, chunk.duplicate(), chunk), false, params)
+                        .head();
             case 4: // training
                 return block.forward(ps, new NDList(chunk), true, params).head();
-            case 5: // a closed cache, one of another data type (made for an uninitialised twin), bfloat16
+            case 5: // a closed cache, one of another data type (made for an uninitialised twin),
+                // bfloat16
                 ai.djl.util.PairList<String, Object> other = new ai.djl.util.PairList<>();
                 KvCache wrong;
                 int which = r.nextInt(3);
@@ -236,9 +309,12 @@ class BlockFuzzTest {
                     wrong = KvCache.create(block, m, s.get(0), 4, DataType.FLOAT32);
                     wrong.close();
                 } else {
-                    SigmoidMultiHeadAttention twin = SigmoidMultiHeadAttention.builder()
-                            .setEmbeddingSize(block.getEmbeddingSize()).setHeadCount(block.getHeadCount())
-                            .optKvHeadCount(block.getKvHeadCount()).build();
+                    SigmoidMultiHeadAttention twin =
+                            SigmoidMultiHeadAttention.builder()
+                                    .setEmbeddingSize(block.getEmbeddingSize())
+                                    .setHeadCount(block.getHeadCount())
+                                    .optKvHeadCount(block.getKvHeadCount())
+                                    .build();
                     wrong = KvCache.create(twin, m, s.get(0), 4, DataType.FLOAT16);
                 }
                 other.add(SigmoidMultiHeadAttention.KV_CACHE, wrong);
@@ -248,28 +324,47 @@ class BlockFuzzTest {
                 closed.close();
                 return block.forward(ps, new NDList(closed), false, params).head();
             case 7: // a wrong width
-                return block.forward(ps, new NDList(m.randomNormal(new Shape(s.get(0), 1, s.get(2) + 2))), false, params).head();
+                return block.forward(
+                                ps,
+                                new NDList(m.randomNormal(new Shape(s.get(0), 1, s.get(2) + 2))),
+                                false,
+                                params)
+                        .head();
             case 8: // a mask of the wrong length
-                return block.forward(ps, new NDList(chunk, m.ones(new Shape(s.get(0), 3))), false, params).head();
-            default: // the fused kernel asked for inside a GradientCollector: fails after the append
-                SigmoidMultiHeadAttention fused = SigmoidMultiHeadAttention.builder()
-                        .setEmbeddingSize(block.getEmbeddingSize()).setHeadCount(block.getHeadCount())
-                        .optKvHeadCount(block.getKvHeadCount()).optCausal(true).optBias(SigmoidBias.constant(-1.5f))
-                        .optKernel(AttentionKernel.FUSED).build();
+                return block.forward(
+                                ps,
+                                new NDList(chunk, m.ones(new Shape(s.get(0), 3))),
+                                false,
+                                params)
+                        .head();
+            default: // the fused kernel asked for inside a GradientCollector: fails after the
+                // append
+                SigmoidMultiHeadAttention fused =
+                        SigmoidMultiHeadAttention.builder()
+                                .setEmbeddingSize(block.getEmbeddingSize())
+                                .setHeadCount(block.getHeadCount())
+                                .optKvHeadCount(block.getKvHeadCount())
+                                .optCausal(true)
+                                .optBias(SigmoidBias.constant(-1.5f))
+                                .optKernel(AttentionKernel.FUSED)
+                                .build();
                 fused.initialize(m, DataType.FLOAT32, s);
                 // The fused block's parameters differ, so it needs a cache of its own with the same
                 // contents length; the hostile call must leave that one unchanged too.
-                KvCache own = KvCache.create(fused, m, s.get(0), cache.getMaxLength(), DataType.FLOAT32);
+                KvCache own =
+                        KvCache.create(fused, m, s.get(0), cache.getMaxLength(), DataType.FLOAT32);
                 ai.djl.util.PairList<String, Object> ownParams = new ai.djl.util.PairList<>();
                 ownParams.add(SigmoidMultiHeadAttention.KV_CACHE, own);
                 fused.forward(ps, new NDList(chunk), false, ownParams);
                 int before = own.getLength();
                 NDArray tracked = chunk.duplicate();
                 tracked.setRequiresGradient(true);
-                try (ai.djl.training.GradientCollector gc = ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+                try (ai.djl.training.GradientCollector gc =
+                        ai.djl.engine.Engine.getInstance().newGradientCollector()) {
                     return fused.forward(ps, new NDList(tracked), false, ownParams).head();
                 } finally {
-                    assertEquals(before, own.getLength(), "the failed fused call changed its cache");
+                    assertEquals(
+                            before, own.getLength(), "the failed fused call changed its cache");
                 }
         }
     }
@@ -289,7 +384,11 @@ class BlockFuzzTest {
             kd = d + 1;
         }
         boolean causal = r.nextBoolean();
-        DataType type = new DataType[] {DataType.FLOAT32, DataType.FLOAT32, DataType.FLOAT16, DataType.BFLOAT16}[r.nextInt(4)];
+        DataType type =
+                new DataType[] {
+                            DataType.FLOAT32, DataType.FLOAT32, DataType.FLOAT16, DataType.BFLOAT16
+                        }
+                        [r.nextInt(4)];
         AttentionKernel kernel = AttentionKernel.values()[r.nextInt(3)];
         NDArray q = as(m.randomNormal(new Shape(b, h, t, d)).transpose(0, 2, 1, 3), type);
         NDArray k = as(m.randomNormal(new Shape(b, f, g, kd)), type);
@@ -301,18 +400,29 @@ class BlockFuzzTest {
         } else if (hostile == 3) {
             v.close();
         } else if (hostile == 4) {
-            scale = new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}[r.nextInt(3)];
+            scale =
+                    new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}
+                            [r.nextInt(3)];
         } else if (hostile == 5) {
-            bias = new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}[r.nextInt(3)];
+            bias =
+                    new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}
+                            [r.nextInt(3)];
         }
-        where += String.format(" attend B=%d T=%d F=%d H=%d G=%d D=%d kD=%d %s %s causal=%b scale=%s bias=%s"
-                + " hostile=%d", b, t, f, h, g, d, kd, type, kernel, causal, scale, bias, hostile);
+        where +=
+                String.format(
+                        " attend B=%d T=%d F=%d H=%d G=%d D=%d kD=%d %s %s causal=%b scale=%s bias=%s"
+                                + " hostile=%d",
+                        b, t, f, h, g, d, kd, type, kernel, causal, scale, bias, hostile);
         final NDArray qq = q;
         final NDArray kk = k;
         final float sc = scale;
         final float bi = bias;
-        Outcome o = attempt(where, hostile >= 0,
-                () -> SigmoidAttention.attend(qq, kk, v, sc, bi, causal, kernel), new Shape(b, t, h, d));
+        Outcome o =
+                attempt(
+                        where,
+                        hostile >= 0,
+                        () -> SigmoidAttention.attend(qq, kk, v, sc, bi, causal, kernel),
+                        new Shape(b, t, h, d));
         if (hostile >= 0) {
             assertEquals(Outcome.REFUSED, o, where + ": ran");
             return o;
@@ -320,9 +430,18 @@ class BlockFuzzTest {
         NDArray out = SigmoidAttention.attend(q, k, v, scale, bias, causal, kernel);
         assertEquals(type, PtArrays.dataType(out), where);
         // The reference in float32 on the same (rounded) values.
-        NDArray reference = SigmoidAttention.attend(as(q, DataType.FLOAT32), as(k, DataType.FLOAT32),
-                as(v, DataType.FLOAT32), scale, bias, causal, AttentionKernel.REFERENCE);
-        double error = TestArrays.relativeError(TestArrays.values(as(out, DataType.FLOAT32)), TestArrays.values(reference));
+        NDArray reference =
+                SigmoidAttention.attend(
+                        as(q, DataType.FLOAT32),
+                        as(k, DataType.FLOAT32),
+                        as(v, DataType.FLOAT32),
+                        scale,
+                        bias,
+                        causal,
+                        AttentionKernel.REFERENCE);
+        double error =
+                TestArrays.relativeError(
+                        TestArrays.values(as(out, DataType.FLOAT32)), TestArrays.values(reference));
         double tol = type == DataType.FLOAT32 ? 1e-5 : type == DataType.FLOAT16 ? 2e-2 : 1e-2;
         assertTrue(error < tol, where + ": against the float32 reference " + error);
         return Outcome.CHECKED;

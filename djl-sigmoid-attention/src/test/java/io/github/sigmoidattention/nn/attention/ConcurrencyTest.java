@@ -12,11 +12,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.translate.Batchifier;
 import ai.djl.translate.Translator;
 import ai.djl.translate.TranslatorContext;
-
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -24,6 +20,7 @@ import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
 
 /**
  * Eight threads, one Predictor each, share one Model whose block runs the fused kernel in
@@ -106,7 +103,12 @@ class ConcurrencyTest {
                                             assertArrayEquals(
                                                     expected[i],
                                                     predictor.predict(inputs[i]),
-                                                    "thread " + thread + ", call " + n + ", input " + i);
+                                                    "thread "
+                                                            + thread
+                                                            + ", call "
+                                                            + n
+                                                            + ", input "
+                                                            + i);
                                         }
                                     }
                                     return CALLS_PER_THREAD;
@@ -132,7 +134,8 @@ class ConcurrencyTest {
             NDArray k = m.randomNormal(new Shape(2, 90, 2, 32));
             NDArray v = m.randomNormal(new Shape(2, 90, 2, 32));
             float[] expected =
-                    SigmoidAttention.attend(q, k, v, 0.18f, -4.5f, true, AttentionKernel.FUSED).toFloatArray();
+                    SigmoidAttention.attend(q, k, v, 0.18f, -4.5f, true, AttentionKernel.FUSED)
+                            .toFloatArray();
             ExecutorService pool = Executors.newFixedThreadPool(THREADS);
             CyclicBarrier start = new CyclicBarrier(THREADS);
             List<Future<?>> done = new ArrayList<>();
@@ -144,7 +147,14 @@ class ConcurrencyTest {
                                     for (int n = 0; n < 100; n++) {
                                         try (ai.djl.ndarray.NDManager sub = m.newSubManager()) {
                                             NDArray out =
-                                                    SigmoidAttention.attend(q, k, v, 0.18f, -4.5f, true, AttentionKernel.FUSED);
+                                                    SigmoidAttention.attend(
+                                                            q,
+                                                            k,
+                                                            v,
+                                                            0.18f,
+                                                            -4.5f,
+                                                            true,
+                                                            AttentionKernel.FUSED);
                                             out.attach(sub);
                                             assertArrayEquals(expected, out.toFloatArray());
                                         }

@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-
 import io.github.sigmoidattention.testing.AttentionCase;
 import io.github.sigmoidattention.testing.TestArrays;
-
 import org.junit.jupiter.api.Test;
 
 /** Attention dropout: only in training, on the weights, unbiased in expectation. */
@@ -80,7 +78,14 @@ class DropoutTest {
                 double standardError = Math.sqrt(var / n);
                 assertTrue(
                         Math.abs(mean - expected[i]) < 6 * standardError + 1e-6,
-                        "entry " + i + ": mean " + mean + " vs " + expected[i] + " ± " + standardError);
+                        "entry "
+                                + i
+                                + ": mean "
+                                + mean
+                                + " vs "
+                                + expected[i]
+                                + " ± "
+                                + standardError);
             }
             assertArrayEquals(
                     expected, TestArrays.values(c.run(block, manager, DataType.FLOAT32, false)));

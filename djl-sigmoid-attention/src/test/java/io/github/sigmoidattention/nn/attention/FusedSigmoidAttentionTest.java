@@ -11,18 +11,14 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
-
 import io.github.sigmoidattention.ops.AttentionCall;
 import io.github.sigmoidattention.ops.FlashSigmoid;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
-
 import io.github.sigmoidattention.testing.AttentionCase;
 import io.github.sigmoidattention.testing.TestArrays;
-
+import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-
-import java.util.function.UnaryOperator;
 
 /** The block on the native kernel: against the double loop, the reference kernel, and autograd. */
 class FusedSigmoidAttentionTest {
@@ -47,7 +43,8 @@ class FusedSigmoidAttentionTest {
                 SigmoidMultiHeadAttention block = c.block(manager, DataType.FLOAT32);
                 c.drawInputs();
                 double[] out = TestArrays.values(c.run(block, manager, DataType.FLOAT32, false));
-                double error = TestArrays.relativeError(out, TestArrays.flatten(c.reference(block)));
+                double error =
+                        TestArrays.relativeError(out, TestArrays.flatten(c.reference(block)));
                 assertTrue(error < 1e-5, c + ": relative error " + error);
             }
         }
@@ -78,7 +75,9 @@ class FusedSigmoidAttentionTest {
         long seed = System.nanoTime();
         double[][] results = new double[3][];
         double[] inferenceFused = null;
-        AttentionKernel[] kernels = {AttentionKernel.AUTO, AttentionKernel.FUSED, AttentionKernel.REFERENCE};
+        AttentionKernel[] kernels = {
+            AttentionKernel.AUTO, AttentionKernel.FUSED, AttentionKernel.REFERENCE
+        };
         for (boolean train : new boolean[] {false, true}) {
             for (int i = 0; i < 3; i++) {
                 // Long enough that the two kernels' float32 rounding cannot coincide everywhere.
@@ -141,17 +140,22 @@ class FusedSigmoidAttentionTest {
             assertArrayEquals(
                     new int[] {3, 0},
                     AttentionMasks.keyLengths(
-                                    manager.create(new float[] {1, 0, 1, 0, 0, 0}, new Shape(2, 3)), 2)
+                                    manager.create(new float[] {1, 0, 1, 0, 0, 0}, new Shape(2, 3)),
+                                    2)
                             .toIntArray());
             assertArrayEquals(
                     new int[] {0, 3},
                     AttentionMasks.keyLengths(
-                                    manager.create(new boolean[] {false, false, false, true, true, true}, new Shape(2, 3)), 2)
+                                    manager.create(
+                                            new boolean[] {false, false, false, true, true, true},
+                                            new Shape(2, 3)),
+                                    2)
                             .toIntArray());
             // A mask of batch 1 serves every sequence of the batch.
             assertArrayEquals(
                     new int[] {2, 2, 2},
-                    AttentionMasks.keyLengths(manager.create(new float[] {1, 1, 0}, new Shape(1, 3)), 3)
+                    AttentionMasks.keyLengths(
+                                    manager.create(new float[] {1, 1, 0}, new Shape(1, 3)), 3)
                             .toIntArray());
         }
     }
@@ -195,13 +199,21 @@ class FusedSigmoidAttentionTest {
                     f32Slopes[i] = (float) slopes[i];
                 }
                 NDList grads =
-                        FlashSigmoid.backward(gradOut, AttentionCall.of(q, k, v, scale, -1.5f, causal).withHeadBias(headBias).withAlibiSlopes(m.create(f32Slopes)).withKeep(keep));
-                NDArray[] expected = {q.getGradient(), k.getGradient(), v.getGradient(), headBias.getGradient()};
+                        FlashSigmoid.backward(
+                                gradOut,
+                                AttentionCall.of(q, k, v, scale, -1.5f, causal)
+                                        .withHeadBias(headBias)
+                                        .withAlibiSlopes(m.create(f32Slopes))
+                                        .withKeep(keep));
+                NDArray[] expected = {
+                    q.getGradient(), k.getGradient(), v.getGradient(), headBias.getGradient()
+                };
                 String[] names = {"dq", "dk", "dv", "dHeadBias"};
                 for (int i = 0; i < 4; i++) {
                     double error =
                             TestArrays.relativeError(
-                                    TestArrays.values(grads.get(i)), TestArrays.values(expected[i]));
+                                    TestArrays.values(grads.get(i)),
+                                    TestArrays.values(expected[i]));
                     assertTrue(
                             error < 1e-4,
                             String.format(

@@ -11,15 +11,12 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-
 import io.github.sigmoidattention.testing.AttentionCase;
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.HashSet;
 import java.util.Random;
 import java.util.Set;
+import org.junit.jupiter.api.Test;
 
 /**
  * Gradients of the reference path through DJL's autograd against central finite differences, in
@@ -47,13 +44,20 @@ class GradientTest {
             NDList inputs = c.inputs(manager, DataType.FLOAT64);
             NDArray r =
                     manager.randomNormal(
-                            0, 1, new ai.djl.ndarray.types.Shape(c.batch, c.queryLength, c.options.embeddingSize),
+                            0,
+                            1,
+                            new ai.djl.ndarray.types.Shape(
+                                    c.batch, c.queryLength, c.options.embeddingSize),
                             DataType.FLOAT64);
             NDArray query = inputs.get(c.selfAttention ? 0 : 1);
             query.setRequiresGradient(true);
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 NDArray out =
-                        block.forward(new ParameterStore(manager, false), inputs, true, c.forwardParams())
+                        block.forward(
+                                        new ParameterStore(manager, false),
+                                        inputs,
+                                        true,
+                                        c.forwardParams())
                                 .singletonOrThrow();
                 gc.backward(out.mul(r).sum());
             }
@@ -62,7 +66,8 @@ class GradientTest {
                 NDArray array = p.getValue().getArray();
                 double[] grad = array.getGradient().toDoubleArray();
                 String name = p.getKey().replaceFirst("^\\d\\d", "");
-                kindsSeen.add(name.replaceFirst("^(key|query|value|result)Projection", "Projection"));
+                kindsSeen.add(
+                        name.replaceFirst("^(key|query|value|result)Projection", "Projection"));
                 for (int trial = 0; trial < 3; trial++) {
                     int i = pick.nextInt(grad.length);
                     double original = array.toDoubleArray()[i];

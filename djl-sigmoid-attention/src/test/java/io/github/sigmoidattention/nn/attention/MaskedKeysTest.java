@@ -8,25 +8,24 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
-import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-
 import io.github.sigmoidattention.testing.AttentionCase;
 import io.github.sigmoidattention.testing.TestArrays;
-
 import org.junit.jupiter.api.Test;
 
 /**
- * A key the mask pads contributes nothing on every path: with NaN or ±Inf in the padded rows of
- * the inputs, every kernel, in inference and in training, with masks per sequence and one mask
- * row for the whole batch (which the fused kernel turns into key lengths), gives the outputs of
- * the double loop on inputs whose padded rows are 0 (in self-attention the padded queries hold the
- * poison, so only real queries' rows compare), and cross-attention trains with finite gradients
- * for every parameter.
+ * A key the mask pads contributes nothing on every path: with NaN or ±Inf in the padded rows of the
+ * inputs, every kernel, in inference and in training, with masks per sequence and one mask row for
+ * the whole batch (which the fused kernel turns into key lengths), gives the outputs of the double
+ * loop on inputs whose padded rows are 0 (in self-attention the padded queries hold the poison, so
+ * only real queries' rows compare), and cross-attention trains with finite gradients for every
+ * parameter.
  */
 class MaskedKeysTest {
 
-    private static final double[] POISONS = {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY};
+    private static final double[] POISONS = {
+        Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY
+    };
 
     @Test
     void nonFiniteValuesOfPaddedKeysReachNothing() {
@@ -35,7 +34,9 @@ class MaskedKeysTest {
         for (AttentionKernel kernel : AttentionKernel.values()) {
             for (boolean training : new boolean[] {false, true}) {
                 for (AttentionCase.MaskKind kind :
-                        new AttentionCase.MaskKind[] {AttentionCase.MaskKind.KEY_PADDING, AttentionCase.MaskKind.RIGHT_PADDING}) {
+                        new AttentionCase.MaskKind[] {
+                            AttentionCase.MaskKind.KEY_PADDING, AttentionCase.MaskKind.RIGHT_PADDING
+                        }) {
                     for (int variant = 0; variant < 4; variant++) {
                         check(base + n++, kernel, training, kind, variant % 2 == 0, variant >= 2);
                     }
@@ -51,8 +52,12 @@ class MaskedKeysTest {
     }
 
     private static void check(
-            long seed, AttentionKernel kernel, boolean training, AttentionCase.MaskKind kind,
-            boolean selfAttention, boolean batchOne) {
+            long seed,
+            AttentionKernel kernel,
+            boolean training,
+            AttentionCase.MaskKind kind,
+            boolean selfAttention,
+            boolean batchOne) {
         AttentionCase c = AttentionCase.random(seed);
         c.kernel = kernel;
         c.selfAttention = selfAttention;
@@ -73,21 +78,30 @@ class MaskedKeysTest {
                     out = c.run(block, m, DataType.FLOAT32, true);
                     // The loss of the real rows only (padded queries of self-attention hold the
                     // poison): where() passes no gradient to the other rows.
-                    NDArray weights = m.create(c.realRows(filled(out.getShape().size())), out.getShape());
-                    gc.backward(ai.djl.ndarray.NDArrays.where(weights.gt(0), out, m.zeros(new ai.djl.ndarray.types.Shape())).sum());
+                    NDArray weights =
+                            m.create(c.realRows(filled(out.getShape().size())), out.getShape());
+                    gc.backward(
+                            ai.djl.ndarray.NDArrays.where(
+                                            weights.gt(0),
+                                            out,
+                                            m.zeros(new ai.djl.ndarray.types.Shape()))
+                                    .sum());
                 }
             } else {
                 // Outside a GradientCollector, so that FUSED and AUTO run the fused kernel.
                 out = c.run(block, m, DataType.FLOAT32, false);
             }
-            double error = TestArrays.relativeError(c.realRows(TestArrays.values(out)), c.realRows(expected));
+            double error =
+                    TestArrays.relativeError(
+                            c.realRows(TestArrays.values(out)), c.realRows(expected));
             assertTrue(error < 1e-5, what + ": relative error " + error);
             // In self-attention the padded queries hold the poison, and their weights reach every
             // gradient (0 * NaN); in cross-attention nothing may.
             if (training && !selfAttention) {
                 for (Pair<String, Parameter> p : block.getParameters()) {
                     NDArray grad = p.getValue().getArray().getGradient();
-                    assertTrue(grad.isInfinite().logicalOr(grad.isNaN()).sum().getLong() == 0,
+                    assertTrue(
+                            grad.isInfinite().logicalOr(grad.isNaN()).sum().getLong() == 0,
                             what + ": non-finite gradient of " + p.getKey());
                 }
             }

@@ -7,14 +7,13 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
 import io.github.sigmoidattention.testing.TestArrays;
-
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-import java.util.Random;
-
-/** {@link Positions}: ALiBi slopes and offsets, and RoPE, against direct double-precision formulas. */
+/**
+ * {@link Positions}: ALiBi slopes and offsets, and RoPE, against direct double-precision formulas.
+ */
 class PositionsTest {
 
     @Test

@@ -10,13 +10,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
-
 import io.github.sigmoidattention.testing.AttentionCase;
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
+import org.junit.jupiter.api.Test;
 
 /** saveParameters / loadParameters, including parameters saved by DJL's softmax block. */
 class SerializationTest {
@@ -41,13 +38,15 @@ class SerializationTest {
                 // accurate) kernels for arrays that do; compare both in the inference state.
                 original.freezeParameters(true);
                 c.drawInputs();
-                double[] expected = TestArrays.values(c.run(original, manager, DataType.FLOAT32, false));
+                double[] expected =
+                        TestArrays.values(c.run(original, manager, DataType.FLOAT32, false));
                 byte[] bytes = save(original);
 
                 // A fresh block, never initialised: loading alone must make it usable.
                 SigmoidMultiHeadAttention loaded = c.builder().build();
                 load(loaded, manager, bytes);
-                double[] actual = TestArrays.values(c.run(loaded, manager, DataType.FLOAT32, false));
+                double[] actual =
+                        TestArrays.values(c.run(loaded, manager, DataType.FLOAT32, false));
                 assertArrayEquals(expected, actual, c.toString());
                 assertArrayEquals(bytes, save(loaded), c + ": saving again changes the bytes");
             }
@@ -66,7 +65,10 @@ class SerializationTest {
             gqa.initialize(manager, DataType.FLOAT32, new Shape(1, 3, 16));
             byte[] bytes = save(gqa);
             SigmoidMultiHeadAttention mha =
-                    SigmoidMultiHeadAttention.builder().setEmbeddingSize(16).setHeadCount(4).build();
+                    SigmoidMultiHeadAttention.builder()
+                            .setEmbeddingSize(16)
+                            .setHeadCount(4)
+                            .build();
             MalformedModelException e =
                     assertThrows(MalformedModelException.class, () -> load(mha, manager, bytes));
             assertTrue(e.getMessage().contains("kvHeadCount=2"), e.getMessage());
@@ -109,7 +111,9 @@ class SerializationTest {
             load(sigmoid, manager, bytes);
 
             for (String name :
-                    new String[] {"keyProjection", "queryProjection", "valueProjection", "resultProjection"}) {
+                    new String[] {
+                        "keyProjection", "queryProjection", "valueProjection", "resultProjection"
+                    }) {
                 for (String kind : new String[] {"_weight", "_bias"}) {
                     assertArrayEquals(
                             TestArrays.vector(TestArrays.param(softmax, name + kind)),
@@ -123,7 +127,6 @@ class SerializationTest {
                     TestArrays.relativeError(
                             TestArrays.values(out), TestArrays.flatten(c.reference(sigmoid)));
             assertTrue(error < 1e-5, "relative error " + error);
-
         }
     }
 
@@ -131,7 +134,10 @@ class SerializationTest {
     void djlSoftmaxParametersNeedAsManyKvHeadsAsQueryHeads() throws Exception {
         try (NDManager manager = NDManager.newBaseManager()) {
             ScaledDotProductAttentionBlock softmax =
-                    ScaledDotProductAttentionBlock.builder().setEmbeddingSize(8).setHeadCount(2).build();
+                    ScaledDotProductAttentionBlock.builder()
+                            .setEmbeddingSize(8)
+                            .setHeadCount(2)
+                            .build();
             softmax.initialize(manager, DataType.FLOAT32, new Shape(1, 3, 8));
             byte[] bytes = save(softmax);
             SigmoidMultiHeadAttention mqa =

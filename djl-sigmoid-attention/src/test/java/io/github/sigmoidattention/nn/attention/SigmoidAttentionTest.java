@@ -8,12 +8,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 
 /** {@link SigmoidAttention#attend} on every kernel against a double loop over random shapes. */
 class SigmoidAttentionTest {
@@ -32,7 +29,10 @@ class SigmoidAttentionTest {
             float scale = (float) (1 / Math.sqrt(d));
             float bias = (float) (-Math.log(f) + r.nextGaussian());
             AttentionKernel kernel = AttentionKernel.values()[n % 3];
-            String what = String.format("B=%d T=%d F=%d H=%d G=%d D=%d causal=%b %s", b, t, f, h, g, d, causal, kernel);
+            String what =
+                    String.format(
+                            "B=%d T=%d F=%d H=%d G=%d D=%d causal=%b %s",
+                            b, t, f, h, g, d, causal, kernel);
             try (NDManager m = NDManager.newBaseManager()) {
                 NDArray q = m.randomNormal(new Shape(b, t, h, d));
                 NDArray k = m.randomNormal(new Shape(b, f, g, d));
@@ -79,11 +79,21 @@ class SigmoidAttentionTest {
             IllegalArgumentException e =
                     assertThrows(
                             IllegalArgumentException.class,
-                            () -> SigmoidAttention.attend(q, k, k, 0.3f, -1f, false, AttentionKernel.AUTO));
+                            () ->
+                                    SigmoidAttention.attend(
+                                            q, k, k, 0.3f, -1f, false, AttentionKernel.AUTO));
             assertTrue(e.getMessage().contains("heads"), e.getMessage());
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> SigmoidAttention.attend(q, q.reshape(1, 3, 32), q, 0.3f, -1f, false, AttentionKernel.AUTO));
+                    () ->
+                            SigmoidAttention.attend(
+                                    q,
+                                    q.reshape(1, 3, 32),
+                                    q,
+                                    0.3f,
+                                    -1f,
+                                    false,
+                                    AttentionKernel.AUTO));
         }
     }
 }

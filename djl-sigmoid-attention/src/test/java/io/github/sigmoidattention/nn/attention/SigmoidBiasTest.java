@@ -11,12 +11,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
-
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 
 /**
  * {@link SigmoidBias}: the value each kind adds, its identity, its refusals, and the learned kind's
@@ -50,23 +47,36 @@ class SigmoidBiasTest {
         assertEquals(SigmoidBias.negLogLength(), SigmoidBias.negLogLength());
         for (SigmoidBias bias :
                 new SigmoidBias[] {
-                    SigmoidBias.constant(0.5f), SigmoidBias.negLog(7), SigmoidBias.negLogLength(), SigmoidBias.learned(-2f)
+                    SigmoidBias.constant(0.5f),
+                    SigmoidBias.negLog(7),
+                    SigmoidBias.negLogLength(),
+                    SigmoidBias.learned(-2f)
                 }) {
-            assertEquals(bias, SigmoidBias.of(bias.getKind(), bias.getValue(), bias.getLength()), bias.toString());
+            assertEquals(
+                    bias,
+                    SigmoidBias.of(bias.getKind(), bias.getValue(), bias.getLength()),
+                    bias.toString());
         }
     }
 
     @Test
     void refusesWhatHasNoValue() {
-        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+        for (float bad :
+                new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
             assertThrows(IllegalArgumentException.class, () -> SigmoidBias.constant(bad));
             assertThrows(IllegalArgumentException.class, () -> SigmoidBias.learned(bad));
         }
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SigmoidBias.negLog(0));
-        assertTrue(e.getMessage().contains("n must be >= 1") && e.getMessage().contains("0"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> SigmoidBias.negLog(0));
+        assertTrue(
+                e.getMessage().contains("n must be >= 1") && e.getMessage().contains("0"),
+                e.getMessage());
     }
 
-    /** A learned bias is one parameter of H values, initialised to its value, shifting its head's scores. */
+    /**
+     * A learned bias is one parameter of H values, initialised to its value, shifting its head's
+     * scores.
+     */
     @Test
     void learnedBiasIsOneValuePerHead() {
         Random r = new Random();
@@ -95,6 +105,8 @@ class SigmoidBiasTest {
     }
 
     private static double[] out(SigmoidMultiHeadAttention block, NDManager m, NDArray x) {
-        return block.forward(new ParameterStore(m, false), new NDList(x), false).singletonOrThrow().toDoubleArray();
+        return block.forward(new ParameterStore(m, false), new NDList(x), false)
+                .singletonOrThrow()
+                .toDoubleArray();
     }
 }

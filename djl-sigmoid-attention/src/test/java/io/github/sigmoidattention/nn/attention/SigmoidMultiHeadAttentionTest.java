@@ -10,16 +10,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
-
 import io.github.sigmoidattention.testing.AttentionCase;
 import io.github.sigmoidattention.testing.NaiveSigmoidAttention;
 import io.github.sigmoidattention.testing.TestArrays;
-
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-
-import java.util.function.Consumer;
 
 /** The block's output against {@link NaiveSigmoidAttention} on fresh random inputs. */
 class SigmoidMultiHeadAttentionTest {
@@ -48,7 +45,13 @@ class SigmoidMultiHeadAttentionTest {
         long base = System.nanoTime();
         double worst = 0;
         for (int i = 0; i < 80; i++) {
-            worst = Math.max(worst, check(AttentionCase.random(base + i), DataType.FLOAT32, FLOAT32_TOLERANCE));
+            worst =
+                    Math.max(
+                            worst,
+                            check(
+                                    AttentionCase.random(base + i),
+                                    DataType.FLOAT32,
+                                    FLOAT32_TOLERANCE));
         }
         assertTrue(worst > 0, "a float32 result identical to the double loop is suspicious");
     }
@@ -215,7 +218,8 @@ class SigmoidMultiHeadAttentionTest {
 
     @Test
     void initializationHonoursTheDataType() {
-        for (DataType type : new DataType[] {DataType.FLOAT16, DataType.FLOAT32, DataType.FLOAT64}) {
+        for (DataType type :
+                new DataType[] {DataType.FLOAT16, DataType.FLOAT32, DataType.FLOAT64}) {
             try (NDManager manager = NDManager.newBaseManager()) {
                 SigmoidMultiHeadAttention block =
                         SigmoidMultiHeadAttention.builder()
@@ -228,7 +232,12 @@ class SigmoidMultiHeadAttentionTest {
                                 .build();
                 block.initialize(manager, type, new Shape(2, 5, 16));
                 block.getParameters()
-                        .forEach(p -> assertEquals(type, p.getValue().getArray().getDataType(), p.getKey()));
+                        .forEach(
+                                p ->
+                                        assertEquals(
+                                                type,
+                                                p.getValue().getArray().getDataType(),
+                                                p.getKey()));
                 assertEquals(
                         new Shape(8, 16),
                         TestArrays.param(block, "keyProjection_weight").getArray().getShape());
@@ -330,7 +339,8 @@ class SigmoidMultiHeadAttentionTest {
             NDArray x = manager.randomNormal(new Shape(2, 7, 12));
             NDList out = net.forward(new ParameterStore(manager, false), new NDList(x), false);
             assertEquals(new Shape(2, 7, 5), out.singletonOrThrow().getShape());
-            assertEquals(new Shape(2, 7, 5), net.getOutputShapes(new Shape[] {new Shape(2, 7, 12)})[0]);
+            assertEquals(
+                    new Shape(2, 7, 5), net.getOutputShapes(new Shape[] {new Shape(2, 7, 12)})[0]);
         }
     }
 }

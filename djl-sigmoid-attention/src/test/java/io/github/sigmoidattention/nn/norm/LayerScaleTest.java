@@ -12,12 +12,9 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
-
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 
 /** {@link LayerScale}: starts at its initial gain, scales each channel, learns its gain. */
 class LayerScaleTest {
@@ -40,7 +37,9 @@ class LayerScaleTest {
             NDArray weights = m.randomNormal(0, 1, new Shape(2, rows, c), DataType.FLOAT64);
             NDArray y;
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                y = scale.forward(new ParameterStore(m, false), new NDList(x), true).singletonOrThrow();
+                y =
+                        scale.forward(new ParameterStore(m, false), new NDList(x), true)
+                                .singletonOrThrow();
                 gc.backward(y.mul(weights).sum());
             }
             double[] xs = x.toDoubleArray();
@@ -51,7 +50,8 @@ class LayerScaleTest {
                 assertEquals(xs[i] * init, ys[i], 1e-12 * (1 + Math.abs(xs[i] * init)));
                 expectedGrad[i % c] += xs[i] * ws[i];
             }
-            double error = TestArrays.relativeError(gamma.getGradient().toDoubleArray(), expectedGrad);
+            double error =
+                    TestArrays.relativeError(gamma.getGradient().toDoubleArray(), expectedGrad);
             assertTrue(error < 1e-12, "gain gradient: relative error " + error);
         }
     }
@@ -59,7 +59,11 @@ class LayerScaleTest {
     @Test
     void refusesANonFiniteInitialGain() {
         IllegalArgumentException e =
-                assertThrows(IllegalArgumentException.class, () -> LayerScale.builder().optInitValue(Float.NaN).build());
-        assertTrue(e.getMessage().contains("initValue") && e.getMessage().contains("NaN"), e.getMessage());
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> LayerScale.builder().optInitValue(Float.NaN).build());
+        assertTrue(
+                e.getMessage().contains("initValue") && e.getMessage().contains("NaN"),
+                e.getMessage());
     }
 }

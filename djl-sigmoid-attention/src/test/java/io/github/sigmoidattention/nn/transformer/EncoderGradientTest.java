@@ -16,22 +16,19 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-
 import io.github.sigmoidattention.nn.attention.AttentionKernel;
 import io.github.sigmoidattention.nn.attention.QkNorm;
 import io.github.sigmoidattention.nn.attention.SigmoidBias;
 import io.github.sigmoidattention.nn.norm.NormKind;
 import io.github.sigmoidattention.testing.EncoderCases;
 import io.github.sigmoidattention.testing.TestArrays;
-
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-import java.util.Random;
-
 /**
- * Encoder gradients through DJL's autograd against central finite differences in float64, for
- * every layout family and every kernel the block offers; and the claim that training runs the
- * reference kernel whatever kernel is asked for.
+ * Encoder gradients through DJL's autograd against central finite differences in float64, for every
+ * layout family and every kernel the block offers; and the claim that training runs the reference
+ * kernel whatever kernel is asked for.
  */
 class EncoderGradientTest {
 
@@ -116,8 +113,10 @@ class EncoderGradientTest {
         long seed = System.nanoTime() & 0x7fffffff;
         EncoderCases.Layout[] layouts = {
             new EncoderCases.Layout(NormPlacement.PRE, NormKind.LAYER_NORM, FeedForward.GELU, true),
-            new EncoderCases.Layout(NormPlacement.HYBRID, NormKind.RMS_NORM, FeedForward.SWIGLU, true),
-            new EncoderCases.Layout(NormPlacement.POST, NormKind.LAYER_NORM, FeedForward.RELU, false),
+            new EncoderCases.Layout(
+                    NormPlacement.HYBRID, NormKind.RMS_NORM, FeedForward.SWIGLU, true),
+            new EncoderCases.Layout(
+                    NormPlacement.POST, NormKind.LAYER_NORM, FeedForward.RELU, false),
             new EncoderCases.Layout(NormPlacement.DJL_POST, null, FeedForward.GELU, true),
         };
         AttentionKernel[] kernels = AttentionKernel.values();
@@ -131,18 +130,21 @@ class EncoderGradientTest {
     }
 
     /**
-     * AUTO and FUSED train through the reference kernel: identical outputs and identical
-     * gradients for every parameter. A fused forward in training would differ in rounding and
-     * leave the projections without gradients.
+     * AUTO and FUSED train through the reference kernel: identical outputs and identical gradients
+     * for every parameter. A fused forward in training would differ in rounding and leave the
+     * projections without gradients.
      */
     @Test
     void trainingRunsTheReferenceKernelInEveryMode() throws Exception {
         EncoderCases.Layout layout =
-                new EncoderCases.Layout(NormPlacement.PRE, NormKind.LAYER_NORM, FeedForward.GELU, true);
+                new EncoderCases.Layout(
+                        NormPlacement.PRE, NormKind.LAYER_NORM, FeedForward.GELU, true);
         try (NDManager m = NDManager.newBaseManager()) {
             SigmoidTransformerEncoderBlock reference =
                     EncoderCases.initialized(
-                            layout.builder().optKernel(AttentionKernel.REFERENCE), m, DataType.FLOAT32);
+                            layout.builder().optKernel(AttentionKernel.REFERENCE),
+                            m,
+                            DataType.FLOAT32);
             byte[] bytes = TestArrays.save(reference);
             NDArray x = EncoderCases.input(m, DataType.FLOAT32);
             NDArray mask = EncoderCases.keyPadding(m);

@@ -10,21 +10,18 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
-
 import io.github.sigmoidattention.nn.attention.AttentionKernel;
 import io.github.sigmoidattention.nn.attention.QkNorm;
 import io.github.sigmoidattention.nn.attention.SigmoidBias;
 import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
 import io.github.sigmoidattention.nn.norm.NormKind;
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
-
 import java.io.ByteArrayInputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Blocks saved by format version 2 (commit c57c9aa, enums by ordinal, before the package split;
@@ -82,7 +79,8 @@ class SavedBlocksTest {
     }
 
     private static byte[] resource(String file) throws IOException {
-        try (InputStream in = SavedBlocksTest.class.getResourceAsStream("/saved-blocks-0.1/" + file)) {
+        try (InputStream in =
+                SavedBlocksTest.class.getResourceAsStream("/saved-blocks-0.1/" + file)) {
             assertTrue(in != null, "missing test resource " + file);
             return in.readAllBytes();
         }
@@ -105,18 +103,28 @@ class SavedBlocksTest {
             Block block = block(name);
             block.initialize(m, DataType.FLOAT32, x.getShape());
             block.loadParameters(m, new DataInputStream(new ByteArrayInputStream(params)));
-            NDArray y = block.forward(new ParameterStore(m, false), new NDList(x), false).singletonOrThrow();
-            double error = TestArrays.relativeError(TestArrays.values(y), TestArrays.values(io.get(1)));
-            assertTrue(error < 1e-6, name + ": relative error " + error + " against the saved output");
+            NDArray y =
+                    block.forward(new ParameterStore(m, false), new NDList(x), false)
+                            .singletonOrThrow();
+            double error =
+                    TestArrays.relativeError(TestArrays.values(y), TestArrays.values(io.get(1)));
+            assertTrue(
+                    error < 1e-6, name + ": relative error " + error + " against the saved output");
 
             // Saved again, today's format: version 3, and the same outputs after loading.
             byte[] saved = TestArrays.save(block);
             assertEquals(3, saved[0], name + ": today's format version");
             Block again = block(name);
-            again.initialize(m, DataType.FLOAT32, new Shape(x.getShape().get(0), x.getShape().get(1), x.getShape().get(2)));
+            again.initialize(
+                    m,
+                    DataType.FLOAT32,
+                    new Shape(x.getShape().get(0), x.getShape().get(1), x.getShape().get(2)));
             TestArrays.load(again, m, saved);
-            NDArray z = again.forward(new ParameterStore(m, false), new NDList(x), false).singletonOrThrow();
-            assertEquals(0, TestArrays.relativeError(TestArrays.values(z), TestArrays.values(y)), name);
+            NDArray z =
+                    again.forward(new ParameterStore(m, false), new NDList(x), false)
+                            .singletonOrThrow();
+            assertEquals(
+                    0, TestArrays.relativeError(TestArrays.values(z), TestArrays.values(y)), name);
         }
     }
 }

@@ -28,7 +28,6 @@ import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.dataset.ArrayDataset;
 import ai.djl.util.Pair;
-
 import io.github.sigmoidattention.nn.attention.AttentionKernel;
 import io.github.sigmoidattention.nn.attention.AttentionOptions;
 import io.github.sigmoidattention.nn.attention.SigmoidBias;
@@ -37,12 +36,10 @@ import io.github.sigmoidattention.testing.AttentionCase;
 import io.github.sigmoidattention.testing.EncoderCases;
 import io.github.sigmoidattention.testing.TestArrays;
 import io.github.sigmoidattention.testing.TrainingSupport;
-
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.nio.file.Path;
 import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** SigmoidConversions and SigmoidBertBlock: weights carried over, DJL's files load, training. */
 class SigmoidConversionsTest {
@@ -56,7 +53,8 @@ class SigmoidConversionsTest {
         }
     }
 
-    private static void assertSameOutputs(Block a, Block b, NDManager m, boolean training, NDArray x, String what) {
+    private static void assertSameOutputs(
+            Block a, Block b, NDManager m, boolean training, NDArray x, String what) {
         assertArrayEquals(
                 TestArrays.values(apply(a, m, training, x)),
                 TestArrays.values(apply(b, m, training, x)),
@@ -68,12 +66,18 @@ class SigmoidConversionsTest {
     void attentionMatchesTheSigmoidReferenceWithTheOriginalWeights() {
         AttentionOptions[] optionSets = {
             AttentionOptions.defaults(),
-            AttentionOptions.builder().optBias(SigmoidBias.negLog(64)).optKernel(AttentionKernel.REFERENCE).build()
+            AttentionOptions.builder()
+                    .optBias(SigmoidBias.negLog(64))
+                    .optKernel(AttentionKernel.REFERENCE)
+                    .build()
         };
         for (AttentionOptions options : optionSets) {
             try (NDManager m = NDManager.newBaseManager()) {
                 ScaledDotProductAttentionBlock softmax =
-                        ScaledDotProductAttentionBlock.builder().setEmbeddingSize(12).setHeadCount(3).build();
+                        ScaledDotProductAttentionBlock.builder()
+                                .setEmbeddingSize(12)
+                                .setHeadCount(3)
+                                .build();
                 softmax.setInitializer((mm, s, t) -> mm.randomNormal(0, 0.4f, s, t), p -> true);
                 softmax.initialize(m, DataType.FLOAT32, new Shape(2, 5, 12));
                 SigmoidMultiHeadAttention sigmoid = SigmoidConversions.convert(softmax, m, options);
@@ -89,7 +93,8 @@ class SigmoidConversionsTest {
                 NDArray out = c.run(sigmoid, m, DataType.FLOAT32, false);
                 // Weights read from the DJL block, not from the converted one.
                 double error =
-                        TestArrays.relativeError(TestArrays.values(out), TestArrays.flatten(c.reference(softmax)));
+                        TestArrays.relativeError(
+                                TestArrays.values(out), TestArrays.flatten(c.reference(softmax)));
                 assertTrue(error < 1e-5, c + " " + options + ": relative error " + error);
             }
         }
@@ -99,15 +104,26 @@ class SigmoidConversionsTest {
     void convertingAnUninitialisedBlockFailsClearly() {
         try (NDManager m = NDManager.newBaseManager()) {
             ScaledDotProductAttentionBlock softmax =
-                    ScaledDotProductAttentionBlock.builder().setEmbeddingSize(8).setHeadCount(2).build();
+                    ScaledDotProductAttentionBlock.builder()
+                            .setEmbeddingSize(8)
+                            .setHeadCount(2)
+                            .build();
             IllegalArgumentException e =
-                    assertThrows(IllegalArgumentException.class, () -> SigmoidConversions.convert(softmax, m));
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> SigmoidConversions.convert(softmax, m));
             assertTrue(e.getMessage().contains("must be initialised"), e.getMessage());
             TransformerEncoderBlock custom =
-                    new TransformerEncoderBlock(E, 2, 12, 0f, list -> new NDList(list.head().tanh()));
+                    new TransformerEncoderBlock(
+                            E, 2, 12, 0f, list -> new NDList(list.head().tanh()));
             custom.initialize(m, DataType.FLOAT32, new Shape(B, T, E));
-            e = assertThrows(IllegalArgumentException.class, () -> SigmoidConversions.convert(custom, m));
-            assertTrue(e.getMessage().contains("neither Activation::gelu nor Activation::relu"), e.getMessage());
+            e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> SigmoidConversions.convert(custom, m));
+            assertTrue(
+                    e.getMessage().contains("neither Activation::gelu nor Activation::relu"),
+                    e.getMessage());
         }
     }
 
@@ -117,11 +133,16 @@ class SigmoidConversionsTest {
      */
     @Test
     void encoderSubBlocksAreBitIdenticalAndWiredAsInDjl() {
-        Function<NDList, NDList>[] activations = new Function[] {(Function<NDList, NDList>) Activation::gelu, (Function<NDList, NDList>) Activation::relu};
+        Function<NDList, NDList>[] activations =
+                new Function[] {
+                    (Function<NDList, NDList>) Activation::gelu,
+                    (Function<NDList, NDList>) Activation::relu
+                };
         FeedForward[] kinds = {FeedForward.GELU, FeedForward.RELU};
         for (int a = 0; a < 2; a++) {
             try (NDManager m = NDManager.newBaseManager()) {
-                TransformerEncoderBlock djl = new TransformerEncoderBlock(E, 2, 12, 0.1f, activations[a]);
+                TransformerEncoderBlock djl =
+                        new TransformerEncoderBlock(E, 2, 12, 0.1f, activations[a]);
                 EncoderCases.randomize(djl);
                 djl.initialize(m, DataType.FLOAT32, new Shape(B, T, E));
                 EncoderCases.warmUp(djl, m, DataType.FLOAT32, new Shape(B, T, E));
@@ -137,7 +158,13 @@ class SigmoidConversionsTest {
                 NDArray x = EncoderCases.input(m, DataType.FLOAT32);
                 for (String name : new String[] {"attentionNorm", "outputBlock", "outputNorm"}) {
                     for (boolean training : new boolean[] {false, true}) {
-                        assertSameOutputs(child(djl, name), child(sigmoid, name), m, training, x, kinds[a] + " " + name);
+                        assertSameOutputs(
+                                child(djl, name),
+                                child(sigmoid, name),
+                                m,
+                                training,
+                                x,
+                                kinds[a] + " " + name);
                     }
                 }
 
@@ -145,7 +172,12 @@ class SigmoidConversionsTest {
                 c.drawInputs();
                 double error =
                         TestArrays.relativeError(
-                                TestArrays.values(c.run(sigmoid.getSelfAttention(), m, DataType.FLOAT32, false)),
+                                TestArrays.values(
+                                        c.run(
+                                                sigmoid.getSelfAttention(),
+                                                m,
+                                                DataType.FLOAT32,
+                                                false)),
                                 TestArrays.flatten(c.reference(child(djl, "selfAttention"))));
                 assertTrue(error < 1e-5, "attention relative error " + error);
 
@@ -154,7 +186,9 @@ class SigmoidConversionsTest {
                 NDArray h = apply(child(djl, "attentionNorm"), m, false, attention.add(x));
                 NDArray f = apply(child(djl, "outputBlock"), m, false, h);
                 NDArray expected = apply(child(djl, "outputNorm"), m, false, f.add(x));
-                assertArrayEquals(TestArrays.values(expected), TestArrays.values(apply(sigmoid, m, false, x)));
+                assertArrayEquals(
+                        TestArrays.values(expected),
+                        TestArrays.values(apply(sigmoid, m, false, x)));
             }
         }
     }
@@ -192,7 +226,8 @@ class SigmoidConversionsTest {
         NDArray types = m.randomInteger(0, 2, s, DataType.INT32);
         // Padding at the end of each row, at least two real tokens.
         NDArray lengths = m.randomInteger(2, LENGTH + 1, new Shape(batch, 1), DataType.INT32);
-        NDArray mask = m.arange(LENGTH).toType(DataType.INT32, false).reshape(1, LENGTH).lt(lengths);
+        NDArray mask =
+                m.arange(LENGTH).toType(DataType.INT32, false).reshape(1, LENGTH).lt(lengths);
         return new NDList(tokens, types, mask.toType(DataType.FLOAT32, false));
     }
 
@@ -223,8 +258,7 @@ class SigmoidConversionsTest {
             SigmoidBertBlock converted = SigmoidConversions.convert(fresh, m);
             assertSameParameters(bert, converted);
 
-            SigmoidBertBlock loaded =
-                    smallSigmoidBert(LENGTH);
+            SigmoidBertBlock loaded = smallSigmoidBert(LENGTH);
             direct.setBlock(loaded);
             direct.load(dir, "bert");
             assertSameParameters(bert, loaded);
@@ -235,17 +269,35 @@ class SigmoidConversionsTest {
             NDList inputs = bertInputs(m, 3);
             for (int i = 0; i < 2; i++) {
                 String name = i == 0 ? "tokenEmbedding" : "typeEmbedding";
-                assertSameOutputs(child(bert, name), child(converted, name), m, false, inputs.get(i), name);
+                assertSameOutputs(
+                        child(bert, name), child(converted, name), m, false, inputs.get(i), name);
             }
             NDArray embedded = m.randomNormal(new Shape(3, LENGTH, 16));
-            assertSameOutputs(child(bert, "embeddingNorm"), child(converted, "embeddingNorm"), m, false, embedded, "embeddingNorm");
             assertSameOutputs(
-                    child(bert, "poolingProjection"), child(converted, "poolingProjection"), m, false, m.randomNormal(new Shape(3, 16)), "pooling");
+                    child(bert, "embeddingNorm"),
+                    child(converted, "embeddingNorm"),
+                    m,
+                    false,
+                    embedded,
+                    "embeddingNorm");
+            assertSameOutputs(
+                    child(bert, "poolingProjection"),
+                    child(converted, "poolingProjection"),
+                    m,
+                    false,
+                    m.randomNormal(new Shape(3, 16)),
+                    "pooling");
             for (int i = 0; i < 2; i++) {
                 Block djlLayer = child(bert, "transformer_" + i);
                 Block sigmoidLayer = child(converted, "transformer_" + i);
                 for (String name : new String[] {"attentionNorm", "outputBlock", "outputNorm"}) {
-                    assertSameOutputs(child(djlLayer, name), child(sigmoidLayer, name), m, false, embedded, "transformer_" + i + " " + name);
+                    assertSameOutputs(
+                            child(djlLayer, name),
+                            child(sigmoidLayer, name),
+                            m,
+                            false,
+                            embedded,
+                            "transformer_" + i + " " + name);
                 }
             }
 
@@ -270,7 +322,9 @@ class SigmoidConversionsTest {
                             .add(Linear.builder().setUnits(VOCABULARY).build());
             double[] loss =
                     TrainingSupport.fit(net, copyTask(m, 128), copyTask(m, 32), 6, 1e-2f, shapes);
-            assertTrue(Double.isFinite(loss[1]) && loss[1] < 0.8 * loss[0], "loss " + loss[0] + " -> " + loss[1]);
+            assertTrue(
+                    Double.isFinite(loss[1]) && loss[1] < 0.8 * loss[0],
+                    "loss " + loss[0] + " -> " + loss[1]);
         }
     }
 
@@ -287,16 +341,27 @@ class SigmoidConversionsTest {
     void bertStreamOfAnotherConfigurationFailsClearly() throws Exception {
         try (NDManager m = NDManager.newBaseManager()) {
             BertBlock bert = smallBert().build();
-            bert.initialize(m, DataType.FLOAT32, new Shape(1, LENGTH), new Shape(1, LENGTH), new Shape(1, LENGTH));
+            bert.initialize(
+                    m,
+                    DataType.FLOAT32,
+                    new Shape(1, LENGTH),
+                    new Shape(1, LENGTH),
+                    new Shape(1, LENGTH));
             byte[] bytes = TestArrays.save(bert);
-            SigmoidBertBlock longer =
-                    smallSigmoidBert(LENGTH + 1);
+            SigmoidBertBlock longer = smallSigmoidBert(LENGTH + 1);
             ai.djl.MalformedModelException e =
-                    assertThrows(ai.djl.MalformedModelException.class, () -> TestArrays.load(longer, m, bytes));
+                    assertThrows(
+                            ai.djl.MalformedModelException.class,
+                            () -> TestArrays.load(longer, m, bytes));
             assertTrue(e.getMessage().contains("positionEmbedding"), e.getMessage());
             IllegalArgumentException bad =
-                    assertThrows(IllegalArgumentException.class, () -> SigmoidBertBlock.builder().build());
-            assertTrue(bad.getMessage().contains("tokenDictionarySize must be set to a positive value, got 0"), bad.getMessage());
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> SigmoidBertBlock.builder().build());
+            assertTrue(
+                    bad.getMessage()
+                            .contains("tokenDictionarySize must be set to a positive value, got 0"),
+                    bad.getMessage());
         }
     }
 }

@@ -21,21 +21,17 @@ import ai.djl.nn.norm.BatchNorm;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.nn.transformer.PointwiseFeedForwardBlock;
 import ai.djl.nn.transformer.TransformerEncoderBlock;
-
 import io.github.sigmoidattention.nn.attention.QkNorm;
 import io.github.sigmoidattention.nn.attention.SigmoidBias;
-import io.github.sigmoidattention.nn.norm.LayerScale;
 import io.github.sigmoidattention.nn.norm.NormKind;
 import io.github.sigmoidattention.nn.norm.RmsNorm;
 import io.github.sigmoidattention.testing.EncoderCases;
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Supplier;
+import org.junit.jupiter.api.Test;
 
 /** SigmoidTransformerEncoderBlock: layouts, forward formulas, serialization, bad input. */
 class SigmoidTransformerEncoderBlockTest {
@@ -45,7 +41,8 @@ class SigmoidTransformerEncoderBlockTest {
         if (l.placement == NormPlacement.DJL_POST) {
             List<String> djl =
                     new ArrayList<>(
-                            Arrays.asList("selfAttention", "attentionNorm", "outputBlock", "outputNorm"));
+                            Arrays.asList(
+                                    "selfAttention", "attentionNorm", "outputBlock", "outputNorm"));
             if (l.layerScale) {
                 djl.addAll(Arrays.asList("attentionLayerScale", "feedForwardLayerScale"));
             }
@@ -76,8 +73,8 @@ class SigmoidTransformerEncoderBlockTest {
     }
 
     /**
-     * The layer's output written out from the placements' formulas, calling the children one by
-     * one (inference: dropout is the identity).
+     * The layer's output written out from the placements' formulas, calling the children one by one
+     * (inference: dropout is the identity).
      */
     private static NDArray byFormula(
             SigmoidTransformerEncoderBlock block, NDManager m, NDArray x, NDArray mask) {
@@ -106,13 +103,22 @@ class SigmoidTransformerEncoderBlockTest {
             try (NDManager m = NDManager.newBaseManager()) {
                 SigmoidTransformerEncoderBlock block =
                         EncoderCases.initialized(layout.builder(), m, DataType.FLOAT32);
-                assertEquals(expectedChildren(layout), EncoderCases.childNames(block), layout.toString());
+                assertEquals(
+                        expectedChildren(layout),
+                        EncoderCases.childNames(block),
+                        layout.toString());
                 if (layout.placement == NormPlacement.DJL_POST) {
                     assertTrue(child(block, "outputNorm") instanceof BatchNorm, layout.toString());
                     assertTrue(block.getFeedForward() instanceof PointwiseFeedForwardBlock);
                 } else {
-                    Block first = child(block, layout.placement == NormPlacement.POST ? "attentionResidualNorm" : "attentionInputNorm");
-                    Class<?> expected = layout.norm == NormKind.LAYER_NORM ? LayerNorm.class : RmsNorm.class;
+                    Block first =
+                            child(
+                                    block,
+                                    layout.placement == NormPlacement.POST
+                                            ? "attentionResidualNorm"
+                                            : "attentionInputNorm");
+                    Class<?> expected =
+                            layout.norm == NormKind.LAYER_NORM ? LayerNorm.class : RmsNorm.class;
                     assertEquals(expected, first.getClass(), layout.toString());
                     assertEquals(
                             layout.feedForward == FeedForward.SWIGLU
@@ -139,7 +145,9 @@ class SigmoidTransformerEncoderBlockTest {
                                     ? apply(block, m, true, x)
                                     : apply(block, m, true, x, maybeMask);
                     assertEquals(new Shape(B, T, E), trained.getShape());
-                    assertTrue(trained.isInfinite().logicalOr(trained.isNaN()).none().getBoolean(), layout.toString());
+                    assertTrue(
+                            trained.isInfinite().logicalOr(trained.isNaN()).none().getBoolean(),
+                            layout.toString());
                 }
                 assertArrayEquals(
                         new Shape[] {new Shape(B, T, E)},
@@ -156,16 +164,20 @@ class SigmoidTransformerEncoderBlockTest {
             for (FeedForward ff : new FeedForward[] {FeedForward.GELU, FeedForward.RELU}) {
                 SigmoidTransformerEncoderBlock block =
                         EncoderCases.initialized(
-                                new EncoderCases.Layout(NormPlacement.PRE, NormKind.RMS_NORM, ff, false)
+                                new EncoderCases.Layout(
+                                                NormPlacement.PRE, NormKind.RMS_NORM, ff, false)
                                         .builder(),
                                 m,
                                 DataType.FLOAT32);
                 Block activation = block.getFeedForward().getChildren().get(1).getValue();
                 NDArray expected = ff == FeedForward.GELU ? Activation.gelu(x) : Activation.relu(x);
                 assertArrayEquals(
-                        TestArrays.values(expected), TestArrays.values(apply(activation, m, false, x)), ff.toString());
+                        TestArrays.values(expected),
+                        TestArrays.values(apply(activation, m, false, x)),
+                        ff.toString());
             }
-            SwiGluFeedForward swiglu = SwiGluFeedForward.builder().setHiddenSize(6).setOutputSize(E).build();
+            SwiGluFeedForward swiglu =
+                    SwiGluFeedForward.builder().setHiddenSize(6).setOutputSize(E).build();
             EncoderCases.randomize(swiglu);
             swiglu.initialize(m, DataType.FLOAT32, new Shape(B, T, E));
             NDArray gate = apply(child(swiglu, "gate"), m, false, x);
@@ -174,7 +186,8 @@ class SigmoidTransformerEncoderBlockTest {
             NDArray expected = apply(child(swiglu, "down"), m, false, hidden);
             double error =
                     TestArrays.relativeError(
-                            TestArrays.values(apply(swiglu, m, false, x)), TestArrays.values(expected));
+                            TestArrays.values(apply(swiglu, m, false, x)),
+                            TestArrays.values(expected));
             assertTrue(error < 1e-6, "SwiGLU relative error " + error);
         }
     }
@@ -185,7 +198,9 @@ class SigmoidTransformerEncoderBlockTest {
             try (NDManager m = NDManager.newBaseManager()) {
                 SigmoidTransformerEncoderBlock original =
                         EncoderCases.initialized(
-                                layout.builder().optBias(SigmoidBias.learned(-1.5f)).optQkNorm(QkNorm.RMS_NORM),
+                                layout.builder()
+                                        .optBias(SigmoidBias.learned(-1.5f))
+                                        .optQkNorm(QkNorm.RMS_NORM),
                                 m,
                                 DataType.FLOAT32);
                 EncoderCases.warmUp(original, m, DataType.FLOAT32, new Shape(B, T, E));
@@ -193,13 +208,19 @@ class SigmoidTransformerEncoderBlockTest {
                 NDArray x = EncoderCases.input(m, DataType.FLOAT32);
                 byte[] bytes = TestArrays.save(original);
                 SigmoidTransformerEncoderBlock loaded =
-                        layout.builder().optBias(SigmoidBias.learned(-1.5f)).optQkNorm(QkNorm.RMS_NORM).build();
+                        layout.builder()
+                                .optBias(SigmoidBias.learned(-1.5f))
+                                .optQkNorm(QkNorm.RMS_NORM)
+                                .build();
                 TestArrays.load(loaded, m, bytes);
                 assertArrayEquals(
                         TestArrays.values(apply(original, m, false, x)),
                         TestArrays.values(apply(loaded, m, false, x)),
                         layout.toString());
-                assertArrayEquals(bytes, TestArrays.save(loaded), layout + ": saving again changes the bytes");
+                assertArrayEquals(
+                        bytes,
+                        TestArrays.save(loaded),
+                        layout + ": saving again changes the bytes");
             }
         }
     }
@@ -208,24 +229,35 @@ class SigmoidTransformerEncoderBlockTest {
     void loadingIntoAnotherLayoutFailsClearly() throws Exception {
         try (NDManager m = NDManager.newBaseManager()) {
             EncoderCases.Layout rms =
-                    new EncoderCases.Layout(NormPlacement.PRE, NormKind.RMS_NORM, FeedForward.GELU, false);
-            byte[] bytes = TestArrays.save(EncoderCases.initialized(rms.builder(), m, DataType.FLOAT32));
+                    new EncoderCases.Layout(
+                            NormPlacement.PRE, NormKind.RMS_NORM, FeedForward.GELU, false);
+            byte[] bytes =
+                    TestArrays.save(EncoderCases.initialized(rms.builder(), m, DataType.FLOAT32));
             MalformedModelException e =
                     assertThrows(
                             MalformedModelException.class,
-                            () -> TestArrays.load(rms.builder().optNorm(NormKind.LAYER_NORM).build(), m, bytes));
+                            () ->
+                                    TestArrays.load(
+                                            rms.builder().optNorm(NormKind.LAYER_NORM).build(),
+                                            m,
+                                            bytes));
             assertTrue(e.getMessage().contains("norm=RMS_NORM"), e.getMessage());
             e =
                     assertThrows(
                             MalformedModelException.class,
                             () ->
                                     TestArrays.load(
-                                            rms.builder().optNormPlacement(NormPlacement.HYBRID).build(),
+                                            rms.builder()
+                                                    .optNormPlacement(NormPlacement.HYBRID)
+                                                    .build(),
                                             m,
                                             bytes));
             assertTrue(e.getMessage().contains("normPlacement=PRE"), e.getMessage());
             bytes[0] = 7;
-            e = assertThrows(MalformedModelException.class, () -> TestArrays.load(rms.builder().build(), m, bytes));
+            e =
+                    assertThrows(
+                            MalformedModelException.class,
+                            () -> TestArrays.load(rms.builder().build(), m, bytes));
             assertTrue(e.getMessage().contains("version 7"), e.getMessage());
         }
     }
@@ -234,7 +266,8 @@ class SigmoidTransformerEncoderBlockTest {
     @Test
     void djlEncoderParametersLoadIntoTheDjlLayout() throws Exception {
         try (NDManager m = NDManager.newBaseManager()) {
-            TransformerEncoderBlock djl = new TransformerEncoderBlock(E, 2, 12, 0.1f, Activation::gelu);
+            TransformerEncoderBlock djl =
+                    new TransformerEncoderBlock(E, 2, 12, 0.1f, Activation::gelu);
             EncoderCases.randomize(djl);
             djl.initialize(m, DataType.FLOAT32, new Shape(B, T, E));
             EncoderCases.warmUp(djl, m, DataType.FLOAT32, new Shape(B, T, E));
@@ -263,55 +296,94 @@ class SigmoidTransformerEncoderBlockTest {
             assertEquals(new Shape(B, T, E), out.getShape());
 
             SigmoidTransformerEncoderBlock pre =
-                    SigmoidTransformerEncoderBlock.builder().setEmbeddingSize(E).setHeadCount(2).setHiddenSize(12).build();
+                    SigmoidTransformerEncoderBlock.builder()
+                            .setEmbeddingSize(E)
+                            .setHeadCount(2)
+                            .setHiddenSize(12)
+                            .build();
             MalformedModelException e =
-                    assertThrows(MalformedModelException.class, () -> TestArrays.load(pre, m, bytes));
+                    assertThrows(
+                            MalformedModelException.class, () -> TestArrays.load(pre, m, bytes));
             assertTrue(e.getMessage().contains("DJL_POST"), e.getMessage());
         }
     }
 
     private static void assertRejected(String fragment, Supplier<?> build) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, build::get, fragment);
-        assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' lacks '" + fragment + "'");
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, build::get, fragment);
+        assertTrue(
+                e.getMessage().contains(fragment),
+                "message '" + e.getMessage() + "' lacks '" + fragment + "'");
     }
 
     private static SigmoidTransformerEncoderBlock.Builder valid() {
-        return SigmoidTransformerEncoderBlock.builder().setEmbeddingSize(E).setHeadCount(2).setHiddenSize(12);
+        return SigmoidTransformerEncoderBlock.builder()
+                .setEmbeddingSize(E)
+                .setHeadCount(2)
+                .setHiddenSize(12);
     }
 
     @Test
     void badBuilderInputNamesTheArgumentAndValue() {
-        assertRejected("embeddingSize must be set to a positive value, got 0", () -> valid().setEmbeddingSize(0).build());
-        assertRejected("headCount must be set to a positive value, got -2", () -> valid().setHeadCount(-2).build());
-        assertRejected("hiddenSize must be set to a positive value, got 0", () -> valid().setHiddenSize(0).build());
-        assertRejected("embeddingSize (8) must be divisible by headCount (3)", () -> valid().setHeadCount(3).build());
+        assertRejected(
+                "embeddingSize must be set to a positive value, got 0",
+                () -> valid().setEmbeddingSize(0).build());
+        assertRejected(
+                "headCount must be set to a positive value, got -2",
+                () -> valid().setHeadCount(-2).build());
+        assertRejected(
+                "hiddenSize must be set to a positive value, got 0",
+                () -> valid().setHiddenSize(0).build());
+        assertRejected(
+                "embeddingSize (8) must be divisible by headCount (3)",
+                () -> valid().setHeadCount(3).build());
         assertRejected("kvHeadCount (3)", () -> valid().setHeadCount(4).optKvHeadCount(3).build());
-        assertRejected("dropout must be in [0, 1], got 1.5", () -> valid().optDropout(1.5f).build());
-        assertRejected("attentionDropout must be in [0, 1], got -0.1", () -> valid().optAttentionDropout(-0.1f).build());
-        assertRejected("layerScale initial value must be finite, got NaN", () -> valid().optLayerScale(Float.NaN).build());
+        assertRejected(
+                "dropout must be in [0, 1], got 1.5", () -> valid().optDropout(1.5f).build());
+        assertRejected(
+                "attentionDropout must be in [0, 1], got -0.1",
+                () -> valid().optAttentionDropout(-0.1f).build());
+        assertRejected(
+                "layerScale initial value must be finite, got NaN",
+                () -> valid().optLayerScale(Float.NaN).build());
         assertRejected("normPlacement must not be null", () -> valid().optNormPlacement(null));
         assertRejected("feedForward must not be null", () -> valid().optFeedForward(null));
         assertRejected("norm must not be null", () -> valid().optNorm(null));
         assertRejected(
                 "norm: NormPlacement.DJL_POST uses DJL's BatchNorm over axis 2, so it takes no norm, got RMS_NORM",
-                () -> valid().optNormPlacement(NormPlacement.DJL_POST).optNorm(NormKind.RMS_NORM).build());
+                () ->
+                        valid().optNormPlacement(NormPlacement.DJL_POST)
+                                .optNorm(NormKind.RMS_NORM)
+                                .build());
         assertRejected(
                 "feedForward: NormPlacement.DJL_POST uses DJL's PointwiseFeedForwardBlock (GELU or RELU), got SWIGLU",
-                () -> valid().optNormPlacement(NormPlacement.DJL_POST).optFeedForward(FeedForward.SWIGLU).build());
-        assertRejected("RoPE needs an even head dimension", () -> valid().setEmbeddingSize(6).optRope(true).build());
-        assertRejected("hiddenSize must be set to a positive value, got 0", () -> SwiGluFeedForward.builder().setOutputSize(4).build());
+                () ->
+                        valid().optNormPlacement(NormPlacement.DJL_POST)
+                                .optFeedForward(FeedForward.SWIGLU)
+                                .build());
+        assertRejected(
+                "RoPE needs an even head dimension",
+                () -> valid().setEmbeddingSize(6).optRope(true).build());
+        assertRejected(
+                "hiddenSize must be set to a positive value, got 0",
+                () -> SwiGluFeedForward.builder().setOutputSize(4).build());
     }
 
     @Test
     void badForwardInputNamesTheArgument() {
         try (NDManager m = NDManager.newBaseManager()) {
-            SigmoidTransformerEncoderBlock block = EncoderCases.initialized(valid(), m, DataType.FLOAT32);
+            SigmoidTransformerEncoderBlock block =
+                    EncoderCases.initialized(valid(), m, DataType.FLOAT32);
             NDArray x = EncoderCases.input(m, DataType.FLOAT32);
-            assertRejected("inputs: expected [X] or [X, mask], got 3 arrays", () -> apply(block, m, false, x, x, x));
+            assertRejected(
+                    "inputs: expected [X] or [X, mask], got 3 arrays",
+                    () -> apply(block, m, false, x, x, x));
             assertRejected(
                     "X: expected shape (B, T, 8), got (2, 5, 4)",
                     () -> apply(block, m, false, m.randomNormal(new Shape(B, T, 4))));
-            assertRejected("mask: expected shape", () -> apply(block, m, false, x, m.ones(new Shape(B, 3))));
+            assertRejected(
+                    "mask: expected shape",
+                    () -> apply(block, m, false, x, m.ones(new Shape(B, 3))));
             assertRejected(
                     "dataType: bfloat16 is not usable",
                     () -> {

@@ -10,12 +10,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
-
 import io.github.sigmoidattention.testing.TestArrays;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 
 /** {@link SwiGluFeedForward} against {@code down(silu(gate(x)) ⊙ up(x))} in double precision. */
 class SwiGluFeedForwardTest {
@@ -29,10 +26,16 @@ class SwiGluFeedForwardTest {
             int hidden = 1 + r.nextInt(20);
             int out = 1 + r.nextInt(12);
             try (NDManager m = NDManager.newBaseManager()) {
-                SwiGluFeedForward ff = SwiGluFeedForward.builder().setHiddenSize(hidden).setOutputSize(out).build();
+                SwiGluFeedForward ff =
+                        SwiGluFeedForward.builder()
+                                .setHiddenSize(hidden)
+                                .setOutputSize(out)
+                                .build();
                 ff.setInitializer((mm, s, t) -> mm.randomNormal(0, 0.5f, s, t), p -> true);
                 ff.initialize(m, DataType.FLOAT64, new Shape(rows, c));
-                assertEquals(new Shape(rows, out), ff.getOutputShapes(new Shape[] {new Shape(rows, c)})[0]);
+                assertEquals(
+                        new Shape(rows, out),
+                        ff.getOutputShapes(new Shape[] {new Shape(rows, c)})[0]);
                 double[][] gate = TestArrays.matrix(TestArrays.param(ff, "gate_weight"));
                 double[][] up = TestArrays.matrix(TestArrays.param(ff, "up_weight"));
                 double[][] down = TestArrays.matrix(TestArrays.param(ff, "down_weight"));
@@ -56,9 +59,20 @@ class SwiGluFeedForwardTest {
                         }
                     }
                 }
-                NDArray y = ff.forward(new ParameterStore(m, false), new NDList(x), false).singletonOrThrow();
+                NDArray y =
+                        ff.forward(new ParameterStore(m, false), new NDList(x), false)
+                                .singletonOrThrow();
                 double error = TestArrays.relativeError(y.toDoubleArray(), expected);
-                assertTrue(error < 1e-12, "rows=" + rows + " C=" + c + " hidden=" + hidden + ": relative error " + error);
+                assertTrue(
+                        error < 1e-12,
+                        "rows="
+                                + rows
+                                + " C="
+                                + c
+                                + " hidden="
+                                + hidden
+                                + ": relative error "
+                                + error);
             }
         }
     }
@@ -66,7 +80,9 @@ class SwiGluFeedForwardTest {
     @Test
     void refusesMissingSizes() {
         IllegalArgumentException e =
-                assertThrows(IllegalArgumentException.class, () -> SwiGluFeedForward.builder().setOutputSize(4).build());
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> SwiGluFeedForward.builder().setOutputSize(4).build());
         assertTrue(e.getMessage().contains("hiddenSize"), e.getMessage());
     }
 }

@@ -2,8 +2,6 @@ package io.github.sigmoidattention.nn.transformer;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
@@ -11,17 +9,14 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.transformer.IdEmbedding;
 import ai.djl.training.dataset.ArrayDataset;
-
 import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
 import io.github.sigmoidattention.testing.TrainingSupport;
-
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-import java.util.Random;
-
 /**
- * EasyTrain through the attention block and the encoder on a task only attention can solve:
- * predict the previous token. A model that cannot look back scores ln V at best.
+ * EasyTrain through the attention block and the encoder on a task only attention can solve: predict
+ * the previous token. A model that cannot look back scores ln V at best.
  */
 class TrainingTest {
 
@@ -66,7 +61,8 @@ class TrainingTest {
                             1e-2f,
                             new Shape(32, T));
             double uniform = Math.log(V);
-            assertTrue(Double.isFinite(loss[1]), what + ": loss " + loss[1] + " (seed " + seed + ")");
+            assertTrue(
+                    Double.isFinite(loss[1]), what + ": loss " + loss[1] + " (seed " + seed + ")");
             assertTrue(
                     loss[1] < 0.5 * uniform && loss[1] < loss[0],
                     what
@@ -96,7 +92,8 @@ class TrainingTest {
 
     @Test
     void encoderLearnsThePreviousToken() throws Exception {
-        for (NormPlacement placement : new NormPlacement[] {NormPlacement.PRE, NormPlacement.HYBRID}) {
+        for (NormPlacement placement :
+                new NormPlacement[] {NormPlacement.PRE, NormPlacement.HYBRID}) {
             assertLearns(
                     SigmoidTransformerEncoderBlock.builder()
                             .setEmbeddingSize(E)

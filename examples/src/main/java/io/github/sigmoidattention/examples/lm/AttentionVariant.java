@@ -2,7 +2,6 @@ package io.github.sigmoidattention.examples.lm;
 
 import ai.djl.nn.Block;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
-
 import io.github.sigmoidattention.nn.attention.QkNorm;
 import io.github.sigmoidattention.nn.attention.SigmoidBias;
 import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
@@ -37,8 +36,8 @@ public enum AttentionVariant {
     }
 
     /**
-     * Returns whether the attention block takes DJL's (B, T, T) causal mask as a second input;
-     * the sigmoid block is causal by itself, which lets inference run the fused kernel.
+     * Returns whether the attention block takes DJL's (B, T, T) causal mask as a second input; the
+     * sigmoid block is causal by itself, which lets inference run the fused kernel.
      *
      * @return true for the softmax baseline
      */

@@ -5,21 +5,19 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
-import ai.djl.nn.core.Embedding;
 import ai.djl.nn.transformer.PointwiseFeedForwardBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.github.sigmoidattention.nn.attention.KvCache;
 import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
-
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -68,14 +66,16 @@ public final class CharLanguageModel extends AbstractBlock {
                         Parameter.builder()
                                 .setName("tokenEmbedding")
                                 .setType(Parameter.Type.WEIGHT)
-                                .optShape(new Shape(config.vocabularySize(), config.embeddingSize()))
+                                .optShape(
+                                        new Shape(config.vocabularySize(), config.embeddingSize()))
                                 .build());
         positionEmbedding =
                 addParameter(
                         Parameter.builder()
                                 .setName("positionEmbedding")
                                 .setType(Parameter.Type.WEIGHT)
-                                .optShape(new Shape(config.sequenceLength(), config.embeddingSize()))
+                                .optShape(
+                                        new Shape(config.sequenceLength(), config.embeddingSize()))
                                 .build());
         for (int i = 0; i < config.layers(); i++) {
             Layer layer = new Layer();
@@ -99,11 +99,14 @@ public final class CharLanguageModel extends AbstractBlock {
             layers.add(layer);
         }
         finalNorm = addChildBlock("finalNorm", norm());
-        output = addChildBlock("output", Linear.builder().setUnits(config.vocabularySize()).build());
+        output =
+                addChildBlock("output", Linear.builder().setUnits(config.vocabularySize()).build());
     }
 
     private static LayerNorm norm() {
-        return LayerNorm.builder().axis(2).build(); // over the embedding only (DJL's default is all)
+        return LayerNorm.builder()
+                .axis(2)
+                .build(); // over the embedding only (DJL's default is all)
     }
 
     /**
@@ -168,14 +171,20 @@ public final class CharLanguageModel extends AbstractBlock {
     public NDArray forwardCached(ParameterStore parameterStore, NDArray ids, KvCache[] caches) {
         if (caches == null || caches.length != layers.size()) {
             throw new IllegalArgumentException(
-                    "caches: expected one per layer (" + layers.size() + "), got "
+                    "caches: expected one per layer ("
+                            + layers.size()
+                            + "), got "
                             + (caches == null ? "null" : caches.length));
         }
         long t = ids.getShape().get(1);
         int cached = caches[0].getLength();
         if (cached + t > config.sequenceLength()) {
             throw new IllegalArgumentException(
-                    "ids: " + cached + " cached and " + t + " new positions exceed the model's "
+                    "ids: "
+                            + cached
+                            + " cached and "
+                            + t
+                            + " new positions exceed the model's "
                             + config.sequenceLength());
         }
         NDArray table = parameterStore.getValue(tokenEmbedding, ids.getDevice(), false);
@@ -186,13 +195,22 @@ public final class CharLanguageModel extends AbstractBlock {
             Layer layer = layers.get(i);
             if (caches[i].getLength() != cached) {
                 throw new IllegalArgumentException(
-                        "caches: layer " + i + " holds " + caches[i].getLength()
-                                + " positions, layer 0 holds " + cached);
+                        "caches: layer "
+                                + i
+                                + " holds "
+                                + caches[i].getLength()
+                                + " positions, layer 0 holds "
+                                + cached);
             }
             PairList<String, Object> params = new PairList<>();
             params.add(SigmoidMultiHeadAttention.KV_CACHE, caches[i]);
-            NDArray normed = layer.attentionNorm.forward(parameterStore, new NDList(x), false).head();
-            x = x.add(layer.attention.forward(parameterStore, new NDList(normed), false, params).head());
+            NDArray normed =
+                    layer.attentionNorm.forward(parameterStore, new NDList(x), false).head();
+            x =
+                    x.add(
+                            layer.attention
+                                    .forward(parameterStore, new NDList(normed), false, params)
+                                    .head());
             normed = layer.feedForwardNorm.forward(parameterStore, new NDList(x), false).head();
             x = x.add(layer.feedForward.forward(parameterStore, new NDList(normed), false).head());
         }
@@ -221,11 +239,16 @@ public final class CharLanguageModel extends AbstractBlock {
         x = x.add(positions.get("0:" + t));
         NDArray mask = config.variant().needsCausalMask() ? causalMask(ids) : null;
         for (Layer layer : layers) {
-            NDArray normed = layer.attentionNorm.forward(parameterStore, new NDList(x), training).head();
+            NDArray normed =
+                    layer.attentionNorm.forward(parameterStore, new NDList(x), training).head();
             NDList attentionInputs = mask == null ? new NDList(normed) : new NDList(normed, mask);
             x = x.add(layer.attention.forward(parameterStore, attentionInputs, training).head());
             normed = layer.feedForwardNorm.forward(parameterStore, new NDList(x), training).head();
-            x = x.add(layer.feedForward.forward(parameterStore, new NDList(normed), training).head());
+            x =
+                    x.add(
+                            layer.feedForward
+                                    .forward(parameterStore, new NDList(normed), training)
+                                    .head());
         }
         x = finalNorm.forward(parameterStore, new NDList(x), training).head();
         return output.forward(parameterStore, new NDList(x), training);
@@ -273,13 +296,17 @@ public final class CharLanguageModel extends AbstractBlock {
     public void loadMetadata(byte loadVersion, DataInputStream is)
             throws IOException, MalformedModelException {
         if (loadVersion != VERSION) {
-            throw new MalformedModelException("Unsupported CharLanguageModel version " + loadVersion);
+            throw new MalformedModelException(
+                    "Unsupported CharLanguageModel version " + loadVersion);
         }
         super.loadMetadata(loadVersion, is);
         LanguageModelConfig saved = LanguageModelConfig.read(is);
         if (!saved.equals(config)) {
             throw new MalformedModelException(
-                    "the parameters were saved from a model with " + saved + ", this one has " + config);
+                    "the parameters were saved from a model with "
+                            + saved
+                            + ", this one has "
+                            + config);
         }
     }
 }

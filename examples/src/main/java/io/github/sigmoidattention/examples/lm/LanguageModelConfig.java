@@ -36,7 +36,10 @@ public record LanguageModelConfig(
         positive("sequenceLength", sequenceLength);
         if (embeddingSize % headCount != 0) {
             throw new IllegalArgumentException(
-                    "embeddingSize: " + embeddingSize + " is not divisible by headCount " + headCount);
+                    "embeddingSize: "
+                            + embeddingSize
+                            + " is not divisible by headCount "
+                            + headCount);
         }
     }
 
@@ -81,7 +84,8 @@ public record LanguageModelConfig(
     private static String required(Map<String, ?> arguments, String name) {
         Object value = arguments.get(name);
         if (value == null) {
-            throw new IllegalArgumentException(name + ": missing from the model arguments " + arguments.keySet());
+            throw new IllegalArgumentException(
+                    name + ": missing from the model arguments " + arguments.keySet());
         }
         return value.toString().trim();
     }

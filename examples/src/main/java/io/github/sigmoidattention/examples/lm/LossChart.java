@@ -1,9 +1,16 @@
 package io.github.sigmoidattention.examples.lm;
 
 import io.github.sigmoidattention.examples.FineTuneComparison;
-
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.geom.Rectangle2D;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import javax.imageio.ImageIO;
 import org.jfree.chart.ChartFactory;
-import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.NumberAxis;
 import org.jfree.chart.plot.PlotOrientation;
@@ -12,18 +19,19 @@ import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
 
-import java.awt.BasicStroke;
-import java.awt.Color;
-import java.io.IOException;
-import java.nio.file.Path;
-import java.util.List;
-
-/** The loss curves of a {@link FineTuneComparison} as a PNG: validation loss and smoothed training loss per variant. */
+/**
+ * The loss curves of a {@link FineTuneComparison} as a PNG: validation loss and smoothed training
+ * loss per variant, the whole run on the left and its last 40% zoomed on the right.
+ */
 public final class LossChart {
 
     private static final Color[] COLORS = {
-        new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0xff7f0e),
-        new Color(0x9467bd), new Color(0x8c564b)
+        new Color(0x1f77b4),
+        new Color(0xd62728),
+        new Color(0x2ca02c),
+        new Color(0xff7f0e),
+        new Color(0x9467bd),
+        new Color(0x8c564b)
     };
 
     private LossChart() {}
@@ -36,7 +44,8 @@ public final class LossChart {
      * @param steps the number of training steps (the x range)
      * @throws IOException if the file cannot be written
      */
-    public static void write(Path file, List<FineTuneComparison.Run> runs, int steps) throws IOException {
+    public static void write(Path file, List<FineTuneComparison.Run> runs, int steps)
+            throws IOException {
         System.setProperty("java.awt.headless", "true");
         XYSeriesCollection data = new XYSeriesCollection();
         for (FineTuneComparison.Run run : runs) {
@@ -49,30 +58,85 @@ public final class LossChart {
             List<Double> losses = run.trainLoss();
             for (int i = 0; i < losses.size(); i++) {
                 // An exponential moving average over ~20 steps: the per-batch loss is noisy.
-                average = Double.isNaN(average) ? losses.get(i) : 0.95 * average + 0.05 * losses.get(i);
+                average =
+                        Double.isNaN(average)
+                                ? losses.get(i)
+                                : 0.95 * average + 0.05 * losses.get(i);
                 train.add(i + 1, average);
             }
             data.addSeries(validation);
             data.addSeries(train);
         }
+        // Left: the whole run. Right: its last 40%, where the variants' final losses sit within a
+        // few hundredths of a nat and would overlap at the scale of the first steps.
+        double zoomFrom = Math.floor(0.6 * steps);
+        JFreeChart full =
+                chart(
+                        "Character-level LM on Tiny Shakespeare: softmax vs sigmoid attention",
+                        data,
+                        runs.size(),
+                        0,
+                        Math.max(1, steps),
+                        true);
+        JFreeChart zoom =
+                chart(
+                        "Last 40% of training, zoomed",
+                        data, runs.size(), zoomFrom, Math.max(zoomFrom + 1, steps), false);
+        double[] range = range(data, zoomFrom);
+        if (range[1] > range[0]) {
+            double pad = 0.05 * (range[1] - range[0]);
+            zoom.getXYPlot().getRangeAxis().setRange(range[0] - pad, range[1] + pad);
+        }
+        BufferedImage image = new BufferedImage(1700, 650, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = image.createGraphics();
+        full.draw(g, new Rectangle2D.Double(0, 0, 1100, 650));
+        zoom.draw(g, new Rectangle2D.Double(1100, 0, 600, 650));
+        g.dispose();
+        ImageIO.write(image, "png", file.toFile());
+    }
+
+    /** The smallest and largest loss at or after step {@code from}, over every series. */
+    private static double[] range(XYSeriesCollection data, double from) {
+        double lo = Double.POSITIVE_INFINITY;
+        double hi = Double.NEGATIVE_INFINITY;
+        for (int s = 0; s < data.getSeriesCount(); s++) {
+            XYSeries series = data.getSeries(s);
+            for (int i = 0; i < series.getItemCount(); i++) {
+                if (series.getX(i).doubleValue() >= from) {
+                    double y = series.getY(i).doubleValue();
+                    lo = Math.min(lo, y);
+                    hi = Math.max(hi, y);
+                }
+            }
+        }
+        return new double[] {lo, hi};
+    }
+
+    private static JFreeChart chart(
+            String title,
+            XYSeriesCollection data,
+            int variants,
+            double from,
+            double to,
+            boolean legend) {
         JFreeChart chart =
                 ChartFactory.createXYLineChart(
-                        "Character-level LM on Tiny Shakespeare: softmax vs sigmoid attention",
+                        title,
                         "training step",
                         "cross-entropy (nats per character)",
                         data,
                         PlotOrientation.VERTICAL,
-                        true,
+                        legend,
                         false,
                         false);
         XYPlot plot = chart.getXYPlot();
         plot.setBackgroundPaint(Color.WHITE);
         plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
         plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
-        plot.getDomainAxis().setRange(0, Math.max(1, steps));
+        plot.getDomainAxis().setRange(from, to);
         ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);
         XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer();
-        for (int i = 0; i < runs.size(); i++) {
+        for (int i = 0; i < variants; i++) {
             Color color = COLORS[i % COLORS.length];
             renderer.setSeriesPaint(2 * i, color);
             renderer.setSeriesShapesVisible(2 * i, true);
@@ -81,9 +145,15 @@ public final class LossChart {
             renderer.setSeriesShapesVisible(2 * i + 1, false);
             renderer.setSeriesStroke(
                     2 * i + 1,
-                    new BasicStroke(1f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {4f, 4f}, 0f));
+                    new BasicStroke(
+                            1f,
+                            BasicStroke.CAP_BUTT,
+                            BasicStroke.JOIN_MITER,
+                            10f,
+                            new float[] {4f, 4f},
+                            0f));
         }
         plot.setRenderer(renderer);
-        ChartUtils.saveChartAsPNG(file.toFile(), chart, 1100, 650);
+        return chart;
     }
 }

@@ -8,10 +8,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
-
 import io.github.sigmoidattention.examples.CharCorpus;
 import io.github.sigmoidattention.nn.attention.KvCache;
-
 import java.util.Random;
 
 /**
@@ -23,8 +21,8 @@ import java.util.Random;
  * would make it longer, the start jumps ahead to keep the last n / 2 characters. By default (for
  * models whose attention has a KV cache, the sigmoid variants) each step feeds only the new
  * character and reuses the cached keys and values of the context; the cache is refilled when the
- * start jumps. Without the cache every step recomputes the whole context: the same tokens, at
- * far more work.
+ * start jumps. Without the cache every step recomputes the whole context: the same tokens, at far
+ * more work.
  */
 public final class TextGenerator {
 
@@ -128,7 +126,9 @@ public final class TextGenerator {
                             }
                             // Only the characters the cache lacks: the whole context after a
                             // reset, else the last one.
-                            int[] ids = vocabulary.encode(text.substring(start + caches[0].getLength()));
+                            int[] ids =
+                                    vocabulary.encode(
+                                            text.substring(start + caches[0].getLength()));
                             NDArray input = step.create(ids, new Shape(1, ids.length));
                             logits =
                                     ((CharLanguageModel) model)

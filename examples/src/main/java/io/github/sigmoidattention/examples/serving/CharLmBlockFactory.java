@@ -3,10 +3,8 @@ package io.github.sigmoidattention.examples.serving;
 import ai.djl.Model;
 import ai.djl.nn.Block;
 import ai.djl.nn.BlockFactory;
-
 import io.github.sigmoidattention.examples.lm.CharLanguageModel;
 import io.github.sigmoidattention.examples.lm.LanguageModelConfig;
-
 import java.nio.file.Path;
 import java.util.Map;
 

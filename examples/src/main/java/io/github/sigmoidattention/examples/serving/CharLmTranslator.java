@@ -8,15 +8,12 @@ import ai.djl.translate.NoBatchifyTranslator;
 import ai.djl.translate.TranslateException;
 import ai.djl.translate.TranslatorContext;
 import ai.djl.util.JsonUtils;
-
-import io.github.sigmoidattention.examples.CharCorpus;
-import io.github.sigmoidattention.examples.lm.TextGenerator;
-
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
-
+import io.github.sigmoidattention.examples.CharCorpus;
+import io.github.sigmoidattention.examples.lm.TextGenerator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
@@ -53,7 +50,8 @@ public final class CharLmTranslator implements NoBatchifyTranslator<Input, Outpu
         Request request = parse(input);
         ctx.setAttachment("request", request);
         // The predictor's own forward pass reads the prompt; generation continues from it.
-        String context = request.prompt.substring(Math.max(0, request.prompt.length() - contextLength));
+        String context =
+                request.prompt.substring(Math.max(0, request.prompt.length() - contextLength));
         int[] ids = vocabulary.encode(context);
         return new NDList(ctx.getNDManager().create(ids, new Shape(1, ids.length)));
     }
@@ -89,7 +87,8 @@ public final class CharLmTranslator implements NoBatchifyTranslator<Input, Outpu
         try {
             JsonElement element = JsonParser.parseString(text);
             if (!element.isJsonObject()) {
-                throw new TranslateException("request: expected a JSON object, got " + abbreviate(text));
+                throw new TranslateException(
+                        "request: expected a JSON object, got " + abbreviate(text));
             }
             json = element.getAsJsonObject();
         } catch (JsonParseException e) {
@@ -117,7 +116,8 @@ public final class CharLmTranslator implements NoBatchifyTranslator<Input, Outpu
             try {
                 length = json.get("length").getAsInt();
             } catch (RuntimeException e) {
-                throw new TranslateException("request: \"length\" must be an integer, got " + json.get("length"));
+                throw new TranslateException(
+                        "request: \"length\" must be an integer, got " + json.get("length"));
             }
         }
         if (length < 0 || length > MAX_LENGTH) {
@@ -129,7 +129,8 @@ public final class CharLmTranslator implements NoBatchifyTranslator<Input, Outpu
             try {
                 seed = json.get("seed").getAsLong();
             } catch (RuntimeException e) {
-                throw new TranslateException("request: \"seed\" must be an integer, got " + json.get("seed"));
+                throw new TranslateException(
+                        "request: \"seed\" must be an integer, got " + json.get("seed"));
             }
         }
         return new Request(prompt, length, seed);

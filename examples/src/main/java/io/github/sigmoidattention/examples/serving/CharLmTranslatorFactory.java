@@ -7,10 +7,8 @@ import ai.djl.translate.TranslateException;
 import ai.djl.translate.Translator;
 import ai.djl.translate.TranslatorFactory;
 import ai.djl.util.Pair;
-
 import io.github.sigmoidattention.examples.CharCorpus;
 import io.github.sigmoidattention.examples.lm.LanguageModelConfig;
-
 import java.io.IOException;
 import java.lang.reflect.Type;
 import java.nio.charset.StandardCharsets;
@@ -38,7 +36,10 @@ public final class CharLmTranslatorFactory implements TranslatorFactory {
             throws TranslateException {
         if (!isSupported(input, output)) {
             throw new IllegalArgumentException(
-                    "CharLmTranslatorFactory translates Input to Output, not " + input + " to " + output);
+                    "CharLmTranslatorFactory translates Input to Output, not "
+                            + input
+                            + " to "
+                            + output);
         }
         Path vocabularyFile = model.getModelPath().resolve("vocabulary.txt");
         try {

@@ -1,7 +1,6 @@
 package io.github.sigmoidattention.examples.serving;
 
 import io.github.sigmoidattention.examples.FineTuneComparison;
-
 import java.io.IOException;
 import java.io.Reader;
 import java.io.Writer;
@@ -40,7 +39,10 @@ public final class ServingPackage {
                     "usage: ServingPackage <saved model dir> <serving dir to write>");
         }
         Path out = write(Paths.get(args[0]), Paths.get(args[1]));
-        System.out.println("Wrote " + out.toAbsolutePath() + " (serve it with djl-serving -m, see the README)");
+        System.out.println(
+                "Wrote "
+                        + out.toAbsolutePath()
+                        + " (serve it with djl-serving -m, see the README)");
     }
 
     /**
@@ -54,9 +56,12 @@ public final class ServingPackage {
      */
     public static Path write(Path savedModel, Path servingDir) throws IOException {
         Path config = savedModel.resolve("model.properties");
-        if (!Files.isRegularFile(config) || !Files.isRegularFile(savedModel.resolve("vocabulary.txt"))) {
+        if (!Files.isRegularFile(config)
+                || !Files.isRegularFile(savedModel.resolve("vocabulary.txt"))) {
             throw new IllegalArgumentException(
-                    "savedModel: " + savedModel + " has no model.properties and vocabulary.txt"
+                    "savedModel: "
+                            + savedModel
+                            + " has no model.properties and vocabulary.txt"
                             + " (expected a directory written by FineTuneComparison)");
         }
         Files.createDirectories(servingDir);
@@ -64,15 +69,24 @@ public final class ServingPackage {
         try (DirectoryStream<Path> files =
                 Files.newDirectoryStream(savedModel, FineTuneComparison.MODEL_NAME + "*.params")) {
             for (Path file : files) {
-                Files.copy(file, servingDir.resolve(file.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+                Files.copy(
+                        file,
+                        servingDir.resolve(file.getFileName()),
+                        StandardCopyOption.REPLACE_EXISTING);
                 copied++;
             }
         }
         if (copied == 0) {
             throw new IllegalArgumentException(
-                    "savedModel: " + savedModel + " holds no " + FineTuneComparison.MODEL_NAME + "*.params");
+                    "savedModel: "
+                            + savedModel
+                            + " holds no "
+                            + FineTuneComparison.MODEL_NAME
+                            + "*.params");
         }
-        Files.copy(savedModel.resolve("vocabulary.txt"), servingDir.resolve("vocabulary.txt"),
+        Files.copy(
+                savedModel.resolve("vocabulary.txt"),
+                servingDir.resolve("vocabulary.txt"),
                 StandardCopyOption.REPLACE_EXISTING);
         Properties model = new Properties();
         try (Reader r = Files.newBufferedReader(config)) {
@@ -87,8 +101,10 @@ public final class ServingPackage {
             serving.put(name, model.getProperty(name));
         }
         try (Writer w = Files.newBufferedWriter(servingDir.resolve("serving.properties"))) {
-            w.write("# A character-level language model with sigmoid attention (djl-sigmoid-attention).\n");
-            w.write("# The classes named below must be on DJL Serving's class path: see the README.\n");
+            w.write(
+                    "# A character-level language model with sigmoid attention (djl-sigmoid-attention).\n");
+            w.write(
+                    "# The classes named below must be on DJL Serving's class path: see the README.\n");
             for (Map.Entry<String, String> e : serving.entrySet()) {
                 w.write(e.getKey() + "=" + e.getValue() + "\n");
             }

@@ -14,19 +14,12 @@ import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.ServingTranslatorFactory;
 import ai.djl.translate.TranslateException;
 import ai.djl.util.JsonUtils;
-
+import com.google.gson.JsonObject;
 import io.github.sigmoidattention.examples.CharCorpus;
 import io.github.sigmoidattention.examples.FineTuneComparison;
 import io.github.sigmoidattention.examples.lm.CharLanguageModel;
 import io.github.sigmoidattention.examples.lm.LanguageModelConfig;
 import io.github.sigmoidattention.examples.lm.TextGenerator;
-
-import com.google.gson.JsonObject;
-
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -38,6 +31,9 @@ import java.util.Properties;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Loads a serving directory through the API path DJL Serving uses (Criteria on the directory,
@@ -54,10 +50,30 @@ class ServingPackageTest {
         FineTuneComparison.Flags flags =
                 FineTuneComparison.Flags.parse(
                         new String[] {
-                            "--steps", "20", "--eval-every", "20", "--batch", "8", "--seq", "32",
-                            "--embed", "32", "--heads", "2", "--layers", "1", "--validation-batches", "1",
-                            "--sample-length", "1", "--lr", "1e-2", "--variants", "sigmoid_qk_norm",
-                            "--out", work.resolve("train").toString()
+                            "--steps",
+                            "20",
+                            "--eval-every",
+                            "20",
+                            "--batch",
+                            "8",
+                            "--seq",
+                            "32",
+                            "--embed",
+                            "32",
+                            "--heads",
+                            "2",
+                            "--layers",
+                            "1",
+                            "--validation-batches",
+                            "1",
+                            "--sample-length",
+                            "1",
+                            "--lr",
+                            "1e-2",
+                            "--variants",
+                            "sigmoid_qk_norm",
+                            "--out",
+                            work.resolve("train").toString()
                         });
         savedModel = FineTuneComparison.run(flags).get(0).modelDir();
         servingDir = ServingPackage.write(savedModel, work.resolve("serving"));
@@ -78,7 +94,8 @@ class ServingPackageTest {
         return input;
     }
 
-    private static JsonObject predict(Predictor<Input, Output> predictor, String json) throws TranslateException {
+    private static JsonObject predict(Predictor<Input, Output> predictor, String json)
+            throws TranslateException {
         Output output = predictor.predict(request(json));
         return JsonUtils.GSON.fromJson(output.getData().getAsString(), JsonObject.class);
     }
@@ -95,14 +112,17 @@ class ServingPackageTest {
             p.load(r);
         }
         @SuppressWarnings("unchecked")
-        LanguageModelConfig config = LanguageModelConfig.fromArguments((Map<String, ?>) (Map<?, ?>) p);
-        CharCorpus vocabulary = CharCorpus.fromText(Files.readString(savedModel.resolve("vocabulary.txt")));
+        LanguageModelConfig config =
+                LanguageModelConfig.fromArguments((Map<String, ?>) (Map<?, ?>) p);
+        CharCorpus vocabulary =
+                CharCorpus.fromText(Files.readString(savedModel.resolve("vocabulary.txt")));
         try (Model model = Model.newInstance(FineTuneComparison.MODEL_NAME);
                 NDManager manager = NDManager.newBaseManager()) {
             model.setBlock(new CharLanguageModel(config));
             model.load(savedModel, FineTuneComparison.MODEL_NAME);
             TextGenerator generator =
-                    new TextGenerator(model.getBlock(), vocabulary, config.sequenceLength(), kvCache);
+                    new TextGenerator(
+                            model.getBlock(), vocabulary, config.sequenceLength(), kvCache);
             assertEquals(kvCache, generator.usesKvCache());
             return generator.generate(manager, prompt, length, null).substring(prompt.length());
         }
@@ -128,17 +148,28 @@ class ServingPackageTest {
             JsonObject out = predict(predictor, "{\"prompt\": \"ROMEO:\\nWhat\", \"length\": 48}");
             String text = out.get("generated_text").getAsString();
             assertEquals(48, text.length());
-            assertEquals(direct("ROMEO:\nWhat", 48), text, "greedy decoding through serving vs directly");
+            assertEquals(
+                    direct("ROMEO:\nWhat", 48),
+                    text,
+                    "greedy decoding through serving vs directly");
             // Sampling is seeded: the same seed gives the same text.
-            String a = predict(predictor, "{\"prompt\": \"KING\", \"length\": 30, \"seed\": 5}").get("generated_text").getAsString();
-            String b = predict(predictor, "{\"prompt\": \"KING\", \"length\": 30, \"seed\": 5}").get("generated_text").getAsString();
+            String a =
+                    predict(predictor, "{\"prompt\": \"KING\", \"length\": 30, \"seed\": 5}")
+                            .get("generated_text")
+                            .getAsString();
+            String b =
+                    predict(predictor, "{\"prompt\": \"KING\", \"length\": 30, \"seed\": 5}")
+                            .get("generated_text")
+                            .getAsString();
             assertEquals(a, b);
         }
     }
 
     @Test
     void concurrentPredictorsGiveTheSequentialResults() throws Exception {
-        String[] prompts = {"ROMEO:", "JULIET:\n", "First Citizen:", "KING HENRY", "O, ", "What say"};
+        String[] prompts = {
+            "ROMEO:", "JULIET:\n", "First Citizen:", "KING HENRY", "O, ", "What say"
+        };
         try (ZooModel<Input, Output> model = load()) {
             List<String> sequential = new ArrayList<>();
             try (Predictor<Input, Output> predictor = model.newPredictor()) {
@@ -150,22 +181,31 @@ class ServingPackageTest {
             try {
                 List<Future<List<String>>> futures = new ArrayList<>();
                 for (int t = 0; t < 4; t++) {
-                    futures.add(pool.submit(() -> {
-                        List<String> out = new ArrayList<>();
-                        try (Predictor<Input, Output> predictor = model.newPredictor()) {
-                            for (int repeat = 0; repeat < 2; repeat++) {
-                                for (String p : prompts) {
-                                    out.add(predict(predictor, json(p)).get("generated_text").getAsString());
-                                }
-                            }
-                        }
-                        return out;
-                    }));
+                    futures.add(
+                            pool.submit(
+                                    () -> {
+                                        List<String> out = new ArrayList<>();
+                                        try (Predictor<Input, Output> predictor =
+                                                model.newPredictor()) {
+                                            for (int repeat = 0; repeat < 2; repeat++) {
+                                                for (String p : prompts) {
+                                                    out.add(
+                                                            predict(predictor, json(p))
+                                                                    .get("generated_text")
+                                                                    .getAsString());
+                                                }
+                                            }
+                                        }
+                                        return out;
+                                    }));
                 }
                 for (Future<List<String>> f : futures) {
                     List<String> got = f.get();
                     for (int i = 0; i < got.size(); i++) {
-                        assertEquals(sequential.get(i % prompts.length), got.get(i), "prompt " + prompts[i % prompts.length]);
+                        assertEquals(
+                                sequential.get(i % prompts.length),
+                                got.get(i),
+                                "prompt " + prompts[i % prompts.length]);
                     }
                 }
             } finally {
@@ -189,16 +229,32 @@ class ServingPackageTest {
             assertReason(predictor, "{\"length\": 5}", "\"prompt\"");
             assertReason(predictor, "{\"prompt\": \"\"}", "must not be empty");
             assertReason(predictor, "{\"prompt\": \"héllo\"}", "U+00E9");
-            assertReason(predictor, "{\"prompt\": \"ROMEO\", \"length\": 999999}", "\"length\" must be in");
-            assertReason(predictor, "{\"prompt\": \"ROMEO\", \"length\": \"ten\"}", "must be an integer");
+            assertReason(
+                    predictor,
+                    "{\"prompt\": \"ROMEO\", \"length\": 999999}",
+                    "\"length\" must be in");
+            assertReason(
+                    predictor,
+                    "{\"prompt\": \"ROMEO\", \"length\": \"ten\"}",
+                    "must be an integer");
             // The predictor still works after refusals.
-            assertEquals(3, predict(predictor, "{\"prompt\": \"ROMEO\", \"length\": 3}").get("generated_text").getAsString().length());
+            assertEquals(
+                    3,
+                    predict(predictor, "{\"prompt\": \"ROMEO\", \"length\": 3}")
+                            .get("generated_text")
+                            .getAsString()
+                            .length());
         }
     }
 
-    private static void assertReason(Predictor<Input, Output> predictor, String body, String reason) {
-        TranslateException e = assertThrows(TranslateException.class, () -> predictor.predict(request(body)));
-        String message = String.valueOf(e.getMessage()) + " / " + (e.getCause() == null ? "" : e.getCause().getMessage());
+    private static void assertReason(
+            Predictor<Input, Output> predictor, String body, String reason) {
+        TranslateException e =
+                assertThrows(TranslateException.class, () -> predictor.predict(request(body)));
+        String message =
+                String.valueOf(e.getMessage())
+                        + " / "
+                        + (e.getCause() == null ? "" : e.getCause().getMessage());
         assertTrue(message.contains(reason), "expected '" + reason + "' in: " + message);
     }
 }

@@ -17,18 +17,17 @@
 #include <string>
 #include <vector>
 
-#include "../flash_sigmoid/cuda/launch.h"
+#include "flash_sigmoid/cuda/launch.h"
 
 using namespace flash_sigmoid::cuda;
 
-#define CHECK(x)                                                                       \
-    do {                                                                               \
-        cudaError_t e = (x);                                                           \
-        if (e != cudaSuccess) {                                                        \
-            std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x,            \
-                         cudaGetErrorString(e));                                       \
-            std::exit(2);                                                              \
-        }                                                                              \
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        cudaError_t e = (x);                                                                       \
+        if (e != cudaSuccess) {                                                                    \
+            std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e)); \
+            std::exit(2);                                                                          \
+        }                                                                                          \
     } while (0)
 
 template <typename T>
@@ -36,13 +35,16 @@ __global__ void naive_forward(FwdParams p) {
     int row = blockIdx.x * blockDim.x + threadIdx.x;
     int h = blockIdx.y, b = blockIdx.z, g = h / p.group;
     if (row >= p.q_len) return;
-    const T* q = static_cast<const T*>(p.q) + b * p.q_batch_stride + row * p.q_row_stride + h * p.q_head_stride;
+    const T* q = static_cast<const T*>(p.q) + b * p.q_batch_stride + row * p.q_row_stride +
+                 h * p.q_head_stride;
     float acc[256];
     for (int d = 0; d < p.head_dim; ++d) acc[d] = 0.f;
     for (int j = 0; j < p.k_len; ++j) {
         if (p.causal && j > row + p.k_len - p.q_len) break;
-        const T* k = static_cast<const T*>(p.k) + b * p.k_batch_stride + j * p.k_row_stride + g * p.k_head_stride;
-        const T* v = static_cast<const T*>(p.v) + b * p.v_batch_stride + j * p.v_row_stride + g * p.v_head_stride;
+        const T* k = static_cast<const T*>(p.k) + b * p.k_batch_stride + j * p.k_row_stride +
+                     g * p.k_head_stride;
+        const T* v = static_cast<const T*>(p.v) + b * p.v_batch_stride + j * p.v_row_stride +
+                     g * p.v_head_stride;
         float s = 0.f;
         for (int d = 0; d < p.head_dim; ++d) s += float(q[d]) * float(k[d]);
         float w = 1.f / (1.f + expf(-(s * p.scale + p.bias)));
@@ -81,17 +83,24 @@ __global__ void naive_backward_dq(BwdParams p, float* dq, float* dbias) {
     int row = blockIdx.x * blockDim.x + threadIdx.x;
     int h = blockIdx.y, b = blockIdx.z, g = h / p.group;
     if (row >= p.q_len) return;
-    const T* q = static_cast<const T*>(p.q) + b * p.q_batch_stride + row * p.q_row_stride + h * p.q_head_stride;
-    const T* go = static_cast<const T*>(p.dout) + b * p.do_batch_stride + row * p.do_row_stride + h * p.do_head_stride;
+    const T* q = static_cast<const T*>(p.q) + b * p.q_batch_stride + row * p.q_row_stride +
+                 h * p.q_head_stride;
+    const T* go = static_cast<const T*>(p.dout) + b * p.do_batch_stride + row * p.do_row_stride +
+                  h * p.do_head_stride;
     float acc[256];
     for (int d = 0; d < p.head_dim; ++d) acc[d] = 0.f;
     float bsum = 0.f;
     for (int j = 0; j < p.k_len; ++j) {
         if (p.causal && j > row + p.k_len - p.q_len) break;
-        const T* k = static_cast<const T*>(p.k) + b * p.k_batch_stride + j * p.k_row_stride + g * p.k_head_stride;
-        const T* v = static_cast<const T*>(p.v) + b * p.v_batch_stride + j * p.v_row_stride + g * p.v_head_stride;
+        const T* k = static_cast<const T*>(p.k) + b * p.k_batch_stride + j * p.k_row_stride +
+                     g * p.k_head_stride;
+        const T* v = static_cast<const T*>(p.v) + b * p.v_batch_stride + j * p.v_row_stride +
+                     g * p.v_head_stride;
         float s = 0.f, dp = 0.f;
-        for (int d = 0; d < p.head_dim; ++d) { s += float(q[d]) * float(k[d]); dp += float(go[d]) * float(v[d]); }
+        for (int d = 0; d < p.head_dim; ++d) {
+            s += float(q[d]) * float(k[d]);
+            dp += float(go[d]) * float(v[d]);
+        }
         float w = 1.f / (1.f + expf(-(s * p.scale + p.bias)));
         float ds = w * (1.f - w) * dp;
         bsum += ds;
@@ -108,24 +117,37 @@ __global__ void naive_backward_dkv(BwdParams p, float* dk, float* dv) {
     int key = blockIdx.x * blockDim.x + threadIdx.x;
     int g = blockIdx.y, b = blockIdx.z;
     if (key >= p.k_len) return;
-    const T* k = static_cast<const T*>(p.k) + b * p.k_batch_stride + key * p.k_row_stride + g * p.k_head_stride;
-    const T* v = static_cast<const T*>(p.v) + b * p.v_batch_stride + key * p.v_row_stride + g * p.v_head_stride;
+    const T* k = static_cast<const T*>(p.k) + b * p.k_batch_stride + key * p.k_row_stride +
+                 g * p.k_head_stride;
+    const T* v = static_cast<const T*>(p.v) + b * p.v_batch_stride + key * p.v_row_stride +
+                 g * p.v_head_stride;
     float ak[256], av[256];
     for (int d = 0; d < p.head_dim; ++d) ak[d] = av[d] = 0.f;
     for (int h = g * p.group; h < (g + 1) * p.group; ++h) {
         for (int i = 0; i < p.q_len; ++i) {
             if (p.causal && key > i + p.k_len - p.q_len) continue;
-            const T* q = static_cast<const T*>(p.q) + b * p.q_batch_stride + i * p.q_row_stride + h * p.q_head_stride;
-            const T* go = static_cast<const T*>(p.dout) + b * p.do_batch_stride + i * p.do_row_stride + h * p.do_head_stride;
+            const T* q = static_cast<const T*>(p.q) + b * p.q_batch_stride + i * p.q_row_stride +
+                         h * p.q_head_stride;
+            const T* go = static_cast<const T*>(p.dout) + b * p.do_batch_stride +
+                          i * p.do_row_stride + h * p.do_head_stride;
             float s = 0.f, dp = 0.f;
-            for (int d = 0; d < p.head_dim; ++d) { s += float(q[d]) * float(k[d]); dp += float(go[d]) * float(v[d]); }
+            for (int d = 0; d < p.head_dim; ++d) {
+                s += float(q[d]) * float(k[d]);
+                dp += float(go[d]) * float(v[d]);
+            }
             float w = 1.f / (1.f + expf(-(s * p.scale + p.bias)));
             float ds = w * (1.f - w) * dp;
-            for (int d = 0; d < p.head_dim; ++d) { ak[d] += ds * float(q[d]); av[d] += w * float(go[d]); }
+            for (int d = 0; d < p.head_dim; ++d) {
+                ak[d] += ds * float(q[d]);
+                av[d] += w * float(go[d]);
+            }
         }
     }
     int64_t base = ((int64_t(b) * p.k_len + key) * p.kv_heads + g) * p.head_dim;
-    for (int d = 0; d < p.head_dim; ++d) { dk[base + d] = ak[d] * p.scale; dv[base + d] = av[d]; }
+    for (int d = 0; d < p.head_dim; ++d) {
+        dk[base + d] = ak[d] * p.scale;
+        dv[base + d] = av[d];
+    }
 }
 
 template <typename T>
@@ -170,23 +192,55 @@ int run_backward(int B, int H, int G, int Tq, int Tk, int D, bool causal, int it
     CHECK(cudaMemset(dv, 0xFF, nk * sizeof(T)));
 
     BwdParams p{};
-    p.q = q; p.k = k; p.v = v; p.dout = go; p.dq = dq; p.dk = dk; p.dv = dv;
-    p.q_row_stride = int64_t(H) * D; p.q_head_stride = D; p.q_batch_stride = int64_t(Tq) * H * D;
-    p.k_row_stride = int64_t(G) * D; p.k_head_stride = D; p.k_batch_stride = int64_t(Tk) * G * D;
-    p.v_row_stride = p.k_row_stride; p.v_head_stride = D; p.v_batch_stride = p.k_batch_stride;
-    p.do_row_stride = p.q_row_stride; p.do_head_stride = D; p.do_batch_stride = p.q_batch_stride;
-    p.dq_row_stride = p.q_row_stride; p.dq_head_stride = D; p.dq_batch_stride = p.q_batch_stride;
-    p.dk_row_stride = p.k_row_stride; p.dk_head_stride = D; p.dk_batch_stride = p.k_batch_stride;
-    p.dv_row_stride = p.k_row_stride; p.dv_head_stride = D; p.dv_batch_stride = p.k_batch_stride;
-    p.batch = B; p.q_len = Tq; p.k_len = Tk; p.heads = H; p.kv_heads = G; p.head_dim = D;
-    p.group = H / G; p.scale = 1.f / std::sqrt(float(D)); p.bias = -std::log(float(Tk));
-    p.causal = causal; p.is_bf16 = std::is_same_v<T, __nv_bfloat16>;
-    p.workspace = ws; p.d_head_bias = dbias; p.num_sms = 132;
+    p.q = q;
+    p.k = k;
+    p.v = v;
+    p.dout = go;
+    p.dq = dq;
+    p.dk = dk;
+    p.dv = dv;
+    p.q_row_stride = int64_t(H) * D;
+    p.q_head_stride = D;
+    p.q_batch_stride = int64_t(Tq) * H * D;
+    p.k_row_stride = int64_t(G) * D;
+    p.k_head_stride = D;
+    p.k_batch_stride = int64_t(Tk) * G * D;
+    p.v_row_stride = p.k_row_stride;
+    p.v_head_stride = D;
+    p.v_batch_stride = p.k_batch_stride;
+    p.do_row_stride = p.q_row_stride;
+    p.do_head_stride = D;
+    p.do_batch_stride = p.q_batch_stride;
+    p.dq_row_stride = p.q_row_stride;
+    p.dq_head_stride = D;
+    p.dq_batch_stride = p.q_batch_stride;
+    p.dk_row_stride = p.k_row_stride;
+    p.dk_head_stride = D;
+    p.dk_batch_stride = p.k_batch_stride;
+    p.dv_row_stride = p.k_row_stride;
+    p.dv_head_stride = D;
+    p.dv_batch_stride = p.k_batch_stride;
+    p.batch = B;
+    p.q_len = Tq;
+    p.k_len = Tk;
+    p.heads = H;
+    p.kv_heads = G;
+    p.head_dim = D;
+    p.group = H / G;
+    p.scale = 1.f / std::sqrt(float(D));
+    p.bias = -std::log(float(Tk));
+    p.causal = causal;
+    p.is_bf16 = std::is_same_v<T, __nv_bfloat16>;
+    p.workspace = ws;
+    p.d_head_bias = dbias;
+    p.num_sms = 132;
     auto launch = [&] {
         CHECK(cudaMemsetAsync(ws, 0, nq * sizeof(float)));
         CHECK(cudaMemsetAsync(dbias, 0, H * sizeof(float)));
-        if (D == 64) run_backward_sm90<T, 64>(p, nullptr);
-        else run_backward_sm90<T, 128>(p, nullptr);
+        if (D == 64)
+            run_backward_sm90<T, 64>(p, nullptr);
+        else
+            run_backward_sm90<T, 128>(p, nullptr);
     };
     launch();
     CHECK(cudaDeviceSynchronize());
@@ -211,11 +265,17 @@ int run_backward(int B, int H, int G, int Tq, int Tk, int D, bool causal, int it
         CHECK(cudaMemcpy(a.data(), dbias, H * sizeof(float), cudaMemcpyDeviceToHost));
         CHECK(cudaMemcpy(r.data(), rdbias, H * sizeof(float), cudaMemcpyDeviceToHost));
         double num = 0, den = 0;
-        for (int i = 0; i < H; ++i) { num += (a[i] - r[i]) * (a[i] - r[i]); den += double(r[i]) * r[i]; }
+        for (int i = 0; i < H; ++i) {
+            num += (a[i] - r[i]) * (a[i] - r[i]);
+            den += double(r[i]) * r[i];
+        }
         e_db = std::sqrt(num / std::max(den, 1e-30));
         double bound = p.is_bf16 ? 1e-2 : 3e-3;
         ok = bad == 0 && e_dq < bound && e_dk < bound && e_dv < bound && e_db < 1e-3;
-        cudaFree(rdq); cudaFree(rdk); cudaFree(rdv); cudaFree(rdbias);
+        cudaFree(rdq);
+        cudaFree(rdk);
+        cudaFree(rdv);
+        cudaFree(rdbias);
     }
     const double ms = iters > 0 ? median_ms(launch, 5, iters) : 0.0;
     double flops = 2.5 * 4.0 * B * H * double(Tq) * Tk * D * (causal ? 0.5 : 1.0);
@@ -229,8 +289,15 @@ int run_backward(int B, int H, int G, int Tq, int Tk, int D, bool causal, int it
                     flops / ms / 1e9);
     }
     std::printf("\n");
-    cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(go); cudaFree(dq); cudaFree(dk); cudaFree(dv);
-    cudaFree(ws); cudaFree(dbias);
+    cudaFree(q);
+    cudaFree(k);
+    cudaFree(v);
+    cudaFree(go);
+    cudaFree(dq);
+    cudaFree(dk);
+    cudaFree(dv);
+    cudaFree(ws);
+    cudaFree(dbias);
     return ok ? 0 : 1;
 }
 
@@ -256,17 +323,38 @@ int run(int B, int H, int G, int Tq, int Tk, int D, bool causal, int iters) {
     CHECK(cudaMemset(o, 0xFF, nq * sizeof(T)));  // NaN poison
 
     FwdParams p{};
-    p.q = q; p.k = k; p.v = v; p.o = o;
-    p.q_row_stride = int64_t(H) * D; p.q_head_stride = D; p.q_batch_stride = int64_t(Tq) * H * D;
-    p.k_row_stride = int64_t(G) * D; p.k_head_stride = D; p.k_batch_stride = int64_t(Tk) * G * D;
-    p.v_row_stride = p.k_row_stride; p.v_head_stride = D; p.v_batch_stride = p.k_batch_stride;
-    p.o_row_stride = p.q_row_stride; p.o_head_stride = D; p.o_batch_stride = p.q_batch_stride;
-    p.batch = B; p.q_len = Tq; p.k_len = Tk; p.heads = H; p.kv_heads = G; p.head_dim = D;
-    p.group = H / G; p.scale = 1.f / std::sqrt(float(D)); p.bias = -std::log(float(Tk));
-    p.causal = causal; p.is_bf16 = std::is_same_v<T, __nv_bfloat16>;
+    p.q = q;
+    p.k = k;
+    p.v = v;
+    p.o = o;
+    p.q_row_stride = int64_t(H) * D;
+    p.q_head_stride = D;
+    p.q_batch_stride = int64_t(Tq) * H * D;
+    p.k_row_stride = int64_t(G) * D;
+    p.k_head_stride = D;
+    p.k_batch_stride = int64_t(Tk) * G * D;
+    p.v_row_stride = p.k_row_stride;
+    p.v_head_stride = D;
+    p.v_batch_stride = p.k_batch_stride;
+    p.o_row_stride = p.q_row_stride;
+    p.o_head_stride = D;
+    p.o_batch_stride = p.q_batch_stride;
+    p.batch = B;
+    p.q_len = Tq;
+    p.k_len = Tk;
+    p.heads = H;
+    p.kv_heads = G;
+    p.head_dim = D;
+    p.group = H / G;
+    p.scale = 1.f / std::sqrt(float(D));
+    p.bias = -std::log(float(Tk));
+    p.causal = causal;
+    p.is_bf16 = std::is_same_v<T, __nv_bfloat16>;
     auto launch = [&] {
-        if (D == 64) run_forward_sm90<T, 64>(p, nullptr);
-        else run_forward_sm90<T, 128>(p, nullptr);
+        if (D == 64)
+            run_forward_sm90<T, 64>(p, nullptr);
+        else
+            run_forward_sm90<T, 128>(p, nullptr);
     };
     launch();
     CHECK(cudaDeviceSynchronize());
@@ -298,7 +386,11 @@ int run(int B, int H, int G, int Tq, int Tk, int D, bool causal, int iters) {
                 ok ? "OK" : "FAIL");
     if (iters > 0) std::printf(" time=%.3f ms %.1f TFLOP/s", ms, flops / ms / 1e9);
     std::printf("\n");
-    cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o); cudaFree(ref);
+    cudaFree(q);
+    cudaFree(k);
+    cudaFree(v);
+    cudaFree(o);
+    cudaFree(ref);
     return ok ? 0 : 1;
 }
 
@@ -313,10 +405,12 @@ int main(int argc, char** argv) {
     int iters = argc > 9 ? std::atoi(argv[9]) : 0;
     try {
         if (argc > 10 && std::strcmp(argv[10], "bwd") == 0) {
-            if (std::strcmp(argv[8], "bf16") == 0) return run_backward<__nv_bfloat16>(B, H, G, Tq, Tk, D, causal, iters);
+            if (std::strcmp(argv[8], "bf16") == 0)
+                return run_backward<__nv_bfloat16>(B, H, G, Tq, Tk, D, causal, iters);
             return run_backward<__half>(B, H, G, Tq, Tk, D, causal, iters);
         }
-        if (std::strcmp(argv[8], "bf16") == 0) return run<__nv_bfloat16>(B, H, G, Tq, Tk, D, causal, iters);
+        if (std::strcmp(argv[8], "bf16") == 0)
+            return run<__nv_bfloat16>(B, H, G, Tq, Tk, D, causal, iters);
         return run<__half>(B, H, G, Tq, Tk, D, causal, iters);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());

@@ -1,4 +1,4 @@
-package io.github.sigmoidattention.examples.bench;
+package io.github.sigmoidattention.examples;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -28,7 +28,9 @@ public final class BenchmarkReport {
             }
         }
         Path parent = dir.getParent();
-        return dir.getFileName() != null && "examples".equals(dir.getFileName().toString()) && parent != null
+        return dir.getFileName() != null
+                        && "examples".equals(dir.getFileName().toString())
+                        && parent != null
                 ? parent.resolve("BENCHMARKS.md")
                 : dir.resolve("BENCHMARKS.md");
     }

@@ -1,7 +1,7 @@
 """FlashSigmoid on CUDA against PyTorch's softmax SDPA (FlashAttention-2 and cuDNN backends), bf16,
 forward and backward, causal and not, in one run on the GPU machine:
 
-    python3 cuda-ops/gpu-tests/bench_attention.py <libflash_sigmoid.so> [--shapes 4,16,4096,128;8,16,2048,64]
+    python3 benchmarks/gpu/bench_attention.py <libflash_sigmoid.so> [--shapes 4,16,4096,128;8,16,2048,64]
                                                   [--warmup 25] [--rep 200] [--out bench.md]
 
 Times are medians of triton.testing.do_bench (CUDA events; warm-up and repetitions in ms; L2
@@ -22,7 +22,9 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from triton.testing import do_bench
 
-from benchmarks_md import record
+# The GPU tests' helpers (reference.py) live in cuda-ops/gpu-tests.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cuda-ops", "gpu-tests"))
+from benchmarks_md import record  # noqa: E402
 
 PEAK_TFLOPS = 790.0  # a bf16 8192^3 matrix product on this H200 (FACTS.md)
 

@@ -1,18 +1,16 @@
-package io.github.sigmoidattention.examples.bench;
+package io.github.sigmoidattention.benchmarks;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
-
 import com.sun.jna.Library;
 import com.sun.jna.Native;
-
+import io.github.sigmoidattention.examples.BenchmarkReport;
 import io.github.sigmoidattention.ops.AttentionCall;
 import io.github.sigmoidattention.ops.CpuKernels;
 import io.github.sigmoidattention.ops.FlashSigmoid;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -31,11 +29,11 @@ import java.util.Locale;
  * memory and its time against the forward's. Writes its section of BENCHMARKS.md.
  *
  * <p>Flags: {@code --accuracy 65536,...,16777216 --memory 65536,...,4194304 --queries 1,128
- * --accuracy-dim 16 --dim 64 --reps 3 --name <section suffix> --out <BENCHMARKS.md>}; an empty
- * list ({@code --memory none}) skips a part. Peak memory is the process's high-water mark (VmHWM,
- * reset through /proc/self/clear_refs before the call) minus its resident size before the call,
- * so it includes the gradients the call returns; freed heap pages are handed back first
- * (malloc_trim), so that memory the allocator kept from earlier calls counts when reused.
+ * --accuracy-dim 16 --dim 64 --reps 3 --name <section suffix> --out <BENCHMARKS.md>}; an empty list
+ * ({@code --memory none}) skips a part. Peak memory is the process's high-water mark (VmHWM, reset
+ * through /proc/self/clear_refs before the call) minus its resident size before the call, so it
+ * includes the gradients the call returns; freed heap pages are handed back first (malloc_trim), so
+ * that memory the allocator kept from earlier calls counts when reused.
  */
 public final class LongKeyBenchmark {
 
@@ -73,35 +71,47 @@ public final class LongKeyBenchmark {
             }
         }
         StringBuilder md = new StringBuilder();
-        md.append(String.format(Locale.ROOT,
-                "### CPU op at long key ranges, float32 (%s)%n%n"
-                        + "```%nmvn -q -DskipTests package exec:exec -Dexample.main=%s -Dexample.args=\"%s\"%n```%n%n"
-                        + "B=1, H=G=1, one query, %d threads, kernels: %s.%n",
-                java.time.LocalDate.now(), LongKeyBenchmark.class.getName(), String.join(" ", args),
-                CpuKernels.getNumThreads(), CpuKernels.getIsa()));
+        md.append(
+                String.format(
+                        Locale.ROOT,
+                        "### CPU op at long key ranges, float32 (%s)%n%n"
+                                + "```%nmvn -q -DskipTests package exec:exec -Dbenchmark=%s -Dbenchmark.args=\"%s\"%n```%n%n"
+                                + "B=1, H=G=1, one query, %d threads, kernels: %s.%n",
+                        java.time.LocalDate.now(),
+                        LongKeyBenchmark.class.getSimpleName(),
+                        String.join(" ", args),
+                        CpuKernels.getNumThreads(),
+                        CpuKernels.getIsa()));
         if (accuracy.length > 0) {
-            md.append(String.format(Locale.ROOT,
-                    "%nForward accuracy, D=%d, scale 1/√D, bias -ln n: max |out - ref| / max |ref| against"
-                            + " a double-precision loop. Identical keys: one random key row repeated"
-                            + " (a stride-0 view) and values of 1, so all n terms of each sum are"
-                            + " equal; random: normal keys and values.%n%n"
-                            + "| keys n | identical, split | identical, unsplit | random, split | random, unsplit |%n"
-                            + "|---|---|---|---|---|%n", accuracyDim));
+            md.append(
+                    String.format(
+                            Locale.ROOT,
+                            "%nForward accuracy, D=%d, scale 1/√D, bias -ln n: max |out - ref| / max |ref| against"
+                                    + " a double-precision loop. Identical keys: one random key row repeated"
+                                    + " (a stride-0 view) and values of 1, so all n terms of each sum are"
+                                    + " equal; random: normal keys and values.%n%n"
+                                    + "| keys n | identical, split | identical, unsplit | random, split | random, unsplit |%n"
+                                    + "|---|---|---|---|---|%n",
+                            accuracyDim));
             for (int n : accuracy) {
                 md.append(accuracyRow(n, accuracyDim)).append('\n');
                 System.out.println(md);
             }
         }
         if (memory.length > 0) {
-            md.append(String.format(Locale.ROOT,
-                    "%nBackward against forward, D=%d: medians of %d runs after one warm-up; peak extra"
-                            + " memory of a backward call (gradients included) on the first call of the"
-                            + " size (buffers a thread keeps between calls grow there) and the median of the"
-                            + " later ones, against the size of the gradients it returns.%n%n"
-                            + "| keys n | queries | forward (s) | backward (s) | backward / forward |"
-                            + " gradients (MiB) | peak extra, first call (MiB) | peak extra, later (MiB) |"
-                            + " larger peak / gradients |%n"
-                            + "|---|---|---|---|---|---|---|---|---|%n", dim, reps));
+            md.append(
+                    String.format(
+                            Locale.ROOT,
+                            "%nBackward against forward, D=%d: medians of %d runs after one warm-up; peak extra"
+                                    + " memory of a backward call (gradients included) on the first call of the"
+                                    + " size (buffers a thread keeps between calls grow there) and the median of the"
+                                    + " later ones, against the size of the gradients it returns.%n%n"
+                                    + "| keys n | queries | forward (s) | backward (s) | backward / forward |"
+                                    + " gradients (MiB) | peak extra, first call (MiB) | peak extra, later (MiB) |"
+                                    + " larger peak / gradients |%n"
+                                    + "|---|---|---|---|---|---|---|---|---|%n",
+                            dim,
+                            reps));
             for (int n : memory) {
                 for (int t : queries) {
                     md.append(memoryRow(n, t, dim, reps)).append('\n');
@@ -146,12 +156,19 @@ public final class LongKeyBenchmark {
                 CpuKernels.setSplitKv(true);
             }
         }
-        return String.format(Locale.ROOT, "| 2^%d | %.1e | %.1e | %.1e | %.1e |",
-                Integer.numberOfTrailingZeros(n), errors[0], errors[1], errors[2], errors[3]);
+        return String.format(
+                Locale.ROOT,
+                "| 2^%d | %.1e | %.1e | %.1e | %.1e |",
+                Integer.numberOfTrailingZeros(n),
+                errors[0],
+                errors[1],
+                errors[2],
+                errors[3]);
     }
 
     /** The output row in double precision, reading the keys and values in slices. */
-    private static double[] reference(NDArray q, NDArray k, NDArray v, float scale, float bias, boolean repeated) {
+    private static double[] reference(
+            NDArray q, NDArray k, NDArray v, float scale, float bias, boolean repeated) {
         int n = Math.toIntExact(k.getShape().get(1));
         int d = Math.toIntExact(k.getShape().get(3));
         float[] qf = q.toFloatArray();
@@ -206,7 +223,9 @@ public final class LongKeyBenchmark {
                 double f = (System.nanoTime() - start) / 1e9;
                 long before = resetPeak();
                 start = System.nanoTime();
-                NDList grads = FlashSigmoid.backward(gradOut, AttentionCall.of(q, k, v, scale, bias, false));
+                NDList grads =
+                        FlashSigmoid.backward(
+                                gradOut, AttentionCall.of(q, k, v, scale, bias, false));
                 double b = (System.nanoTime() - start) / 1e9;
                 double peak = status("VmHWM:") - before;
                 grads.close();
@@ -223,8 +242,18 @@ public final class LongKeyBenchmark {
         double b = BenchmarkReport.median(backward);
         double p = BenchmarkReport.median(peaks);
         double mib = 1024.0 * 1024.0;
-        return String.format(Locale.ROOT, "| %d | %d | %.4f | %.4f | %.1fx | %.0f | %.0f | %.0f | %.2f |",
-                n, t, f, b, b / f, gradientBytes / mib, firstPeak / mib, p / mib, Math.max(firstPeak, p) / gradientBytes);
+        return String.format(
+                Locale.ROOT,
+                "| %d | %d | %.4f | %.4f | %.1fx | %.0f | %.0f | %.0f | %.2f |",
+                n,
+                t,
+                f,
+                b,
+                b / f,
+                gradientBytes / mib,
+                firstPeak / mib,
+                p / mib,
+                Math.max(firstPeak, p) / gradientBytes);
     }
 
     /** The C library's malloc_trim, which hands freed heap pages back to the system. */
@@ -241,9 +270,11 @@ public final class LongKeyBenchmark {
     private static long resetPeak() {
         CLibrary.INSTANCE.malloc_trim(0);
         try {
-            Files.write(Paths.get("/proc/self/clear_refs"), "5".getBytes(StandardCharsets.US_ASCII));
+            Files.write(
+                    Paths.get("/proc/self/clear_refs"), "5".getBytes(StandardCharsets.US_ASCII));
         } catch (IOException e) {
-            throw new IllegalStateException("cannot reset the peak resident size: " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "cannot reset the peak resident size: " + e.getMessage(), e);
         }
         return status("VmRSS:");
     }
@@ -253,7 +284,8 @@ public final class LongKeyBenchmark {
         try {
             for (String line : Files.readAllLines(Paths.get("/proc/self/status"))) {
                 if (line.startsWith(key)) {
-                    return 1024L * Long.parseLong(line.substring(key.length()).replace("kB", "").trim());
+                    return 1024L
+                            * Long.parseLong(line.substring(key.length()).replace("kB", "").trim());
                 }
             }
         } catch (IOException e) {

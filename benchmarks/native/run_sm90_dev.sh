@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds sm90_forward_dev on the GPU machine, checks a set of shapes (forward and backward) and
 # times the benchmark shapes. From the repository root:
-#   [FS_VARIANTS="name=-DFLAG=1,-DOTHER=2 ..."] cuda-ops/csrc/bench/run_sm90_dev.sh [--time-only]
+#   [FS_VARIANTS="name=-DFLAG=1,-DOTHER=2 ..."] benchmarks/native/run_sm90_dev.sh [--time-only]
 set -u
 S=cuda-ops/csrc
 OUTDIR=${OUT:-/tmp/fs-sm90}
@@ -10,7 +10,7 @@ VARIANTS=${FS_VARIANTS:-"default="}
 for spec in $VARIANTS; do
   name=${spec%%=*}; flags=${spec#*=}
   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -Xptxas -v ${flags//,/ } -I $S \
-    -o /tmp/sm90_dev_$name $S/bench/sm90_forward_dev.cu $S/flash_sigmoid/cuda/instantiations/*_sm90.cu \
+    -o /tmp/sm90_dev_$name benchmarks/native/sm90_forward_dev.cu $S/flash_sigmoid/cuda/instantiations/*_sm90.cu \
     $S/flash_sigmoid/cuda/instantiations/bwd_hdim{64,128}_{bf16,fp16}.cu \
     >"$OUTDIR/build_$name.log" 2>&1 &
 done

@@ -1,13 +1,12 @@
-package io.github.sigmoidattention.examples.bench;
+package io.github.sigmoidattention.benchmarks;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
-
+import io.github.sigmoidattention.examples.BenchmarkReport;
 import io.github.sigmoidattention.nn.attention.AttentionKernel;
 import io.github.sigmoidattention.nn.attention.SigmoidAttention;
 import io.github.sigmoidattention.ops.AtenBaselines;
@@ -15,7 +14,6 @@ import io.github.sigmoidattention.ops.AttentionCall;
 import io.github.sigmoidattention.ops.CpuKernels;
 import io.github.sigmoidattention.ops.FlashSigmoid;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -35,8 +33,8 @@ import java.util.function.Supplier;
  * backward; then the resident memory of the fused forward at a long length. Baseline and subject
  * run interleaved in one process; times are medians. Writes its section of BENCHMARKS.md.
  *
- * <p>Flags: {@code --lengths 512,2048,8192 --reps 7 --threads 2 --heads 8 --dim 64
- * --memory-length 32768 --out <BENCHMARKS.md>}.
+ * <p>Flags: {@code --lengths 512,2048,8192 --reps 7 --threads 2 --heads 8 --dim 64 --memory-length
+ * 32768 --out <BENCHMARKS.md>}.
  */
 public final class CpuAttentionBenchmark {
 
@@ -92,23 +90,32 @@ public final class CpuAttentionBenchmark {
         CpuKernels.setNumThreads(threads);
         String command =
                 "mvn -q -DskipTests package exec:exec"
-                        + " -Dexample.main=io.github.sigmoidattention.examples.bench.CpuAttentionBenchmark"
-                        + (args.length > 0 ? " -Dexample.args=\"" + String.join(" ", args) + "\"" : "");
+                        + " -Dbenchmark=CpuAttentionBenchmark"
+                        + (args.length > 0
+                                ? " -Dbenchmark.args=\"" + String.join(" ", args) + "\""
+                                : "");
         StringBuilder md = new StringBuilder();
-        md.append(String.format(
-                Locale.ROOT,
-                "## CPU attention core, float32 (%s)%n%n"
-                        + "`%s`%n%n"
-                        + "B=1, H=%d, D=%d, T = F, non-causal, %d threads (ATen intra-op and"
-                        + " FlashSigmoid), kernels: %s; median of %d interleaved runs (fewer for"
-                        + " the slow reference, see n). Bias -ln T, scale 1/√D. † The reference ran"
-                        + " one head at a time (times summed): for all heads at once its autograd"
-                        + " needs more than this machine's 24 GB.%n%n"
-                        + "| T | ATen flash softmax fwd | FlashSigmoid fwd | **speedup vs ATen**"
-                        + " | GFLOP/s | reference fwd (n) | fused vs reference fwd |"
-                        + " reference autograd bwd (n) | FlashSigmoid bwd | fused vs reference bwd |%n"
-                        + "|---|---|---|---|---|---|---|---|---|---|%n",
-                LocalDate.now(), command, heads, dim, threads, CpuKernels.getIsa(), reps));
+        md.append(
+                String.format(
+                        Locale.ROOT,
+                        "## CPU attention core, float32 (%s)%n%n"
+                                + "`%s`%n%n"
+                                + "B=1, H=%d, D=%d, T = F, non-causal, %d threads (ATen intra-op and"
+                                + " FlashSigmoid), kernels: %s; median of %d interleaved runs (fewer for"
+                                + " the slow reference, see n). Bias -ln T, scale 1/√D. † The reference ran"
+                                + " one head at a time (times summed): for all heads at once its autograd"
+                                + " needs more than this machine's 24 GB.%n%n"
+                                + "| T | ATen flash softmax fwd | FlashSigmoid fwd | **speedup vs ATen**"
+                                + " | GFLOP/s | reference fwd (n) | fused vs reference fwd |"
+                                + " reference autograd bwd (n) | FlashSigmoid bwd | fused vs reference bwd |%n"
+                                + "|---|---|---|---|---|---|---|---|---|---|%n",
+                        LocalDate.now(),
+                        command,
+                        heads,
+                        dim,
+                        threads,
+                        CpuKernels.getIsa(),
+                        reps));
         // Memory first: later runs leave freed pages in the allocator, which would hide growth.
         String memory = memory(memoryLength, heads, dim);
         System.out.println(memory);
@@ -148,7 +155,8 @@ public final class CpuAttentionBenchmark {
             NDArray k = m.randomNormal(new Shape(1, t, heads, dim));
             NDArray v = m.randomNormal(new Shape(1, t, heads, dim));
             NDArray grad = m.randomNormal(new Shape(1, t, heads, dim));
-            Supplier<NDArray> atenCall = () -> AtenBaselines.softmaxFlashAttentionCpu(qa, ka, va, false);
+            Supplier<NDArray> atenCall =
+                    () -> AtenBaselines.softmaxFlashAttentionCpu(qa, ka, va, false);
             Supplier<NDArray> fusedCall = () -> FlashSigmoid.forward(q, k, v, scale, bias, false);
             atenCall.get().close(); // warm up
             fusedCall.get().close();
@@ -156,7 +164,13 @@ public final class CpuAttentionBenchmark {
                 aten.add(millis(() -> atenCall.get().close()));
                 fused.add(millis(() -> fusedCall.get().close()));
                 fusedBack.add(
-                        millis(() -> FlashSigmoid.backward(grad, AttentionCall.of(q, k, v, scale, bias, false)).close()));
+                        millis(
+                                () ->
+                                        FlashSigmoid.backward(
+                                                        grad,
+                                                        AttentionCall.of(
+                                                                q, k, v, scale, bias, false))
+                                                .close()));
             }
             // Past 4096 the reference's autograd needs more than this machine's 24 GB for all heads
             // at once, so it runs head by head (the same work) and the times are summed.
@@ -172,7 +186,18 @@ public final class CpuAttentionBenchmark {
                     NDArray gh = grad.get(":, :, " + range + ", :");
                     try (NDManager s = m.newSubManager()) {
                         s.tempAttachAll(qh, kh, vh, gh);
-                        forward += millis(() -> SigmoidAttention.attend(qh, kh, vh, scale, bias, false, AttentionKernel.REFERENCE).close());
+                        forward +=
+                                millis(
+                                        () ->
+                                                SigmoidAttention.attend(
+                                                                qh,
+                                                                kh,
+                                                                vh,
+                                                                scale,
+                                                                bias,
+                                                                false,
+                                                                AttentionKernel.REFERENCE)
+                                                        .close());
                     }
                     try (NDManager s = m.newSubManager()) {
                         NDArray qg = qh.duplicate();
@@ -183,7 +208,15 @@ public final class CpuAttentionBenchmark {
                             x.setRequiresGradient(true);
                         }
                         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                            NDArray o = SigmoidAttention.attend(qg, kg, vg, scale, bias, false, AttentionKernel.REFERENCE);
+                            NDArray o =
+                                    SigmoidAttention.attend(
+                                            qg,
+                                            kg,
+                                            vg,
+                                            scale,
+                                            bias,
+                                            false,
+                                            AttentionKernel.REFERENCE);
                             NDArray loss = o.mul(gh).sum();
                             backward += millis(() -> gc.backward(loss));
                         }
@@ -204,12 +237,25 @@ public final class CpuAttentionBenchmark {
                 Locale.ROOT,
                 "| %d | %.2f ms | %.2f ms | **%.2fx** | %.0f | %.1f ms (%d)%s | %.1fx | %.1f ms (%d)%s |"
                         + " %.2f ms | %.1fx |",
-                t, a, f, a / f, flop / f / 1e6, rf, ref.size(), refNote, rf / f, rb, refBack.size(),
-                refNote, fb, rb / fb);
+                t,
+                a,
+                f,
+                a / f,
+                flop / f / 1e6,
+                rf,
+                ref.size(),
+                refNote,
+                rf / f,
+                rb,
+                refBack.size(),
+                refNote,
+                fb,
+                rb / fb);
     }
 
     private static long statusKiB(String field) throws IOException {
-        for (String line : Files.readAllLines(Paths.get("/proc/self/status"), StandardCharsets.UTF_8)) {
+        for (String line :
+                Files.readAllLines(Paths.get("/proc/self/status"), StandardCharsets.UTF_8)) {
             if (line.startsWith(field + ":")) {
                 return Long.parseLong(line.replaceAll("[^0-9]", ""));
             }
@@ -225,10 +271,16 @@ public final class CpuAttentionBenchmark {
             float scale = (float) (1 / Math.sqrt(dim));
             long before = statusKiB("VmRSS");
             // Resets the peak resident size (VmHWM) to the current one (Linux 4.0+).
-            Files.write(Paths.get("/proc/self/clear_refs"), "5".getBytes(StandardCharsets.US_ASCII));
+            Files.write(
+                    Paths.get("/proc/self/clear_refs"), "5".getBytes(StandardCharsets.US_ASCII));
             double ms;
             try (NDManager s = m.newSubManager()) {
-                ms = millis(() -> FlashSigmoid.forward(q, k, v, scale, (float) -Math.log(t), false).close());
+                ms =
+                        millis(
+                                () ->
+                                        FlashSigmoid.forward(
+                                                        q, k, v, scale, (float) -Math.log(t), false)
+                                                .close());
             }
             long peak = statusKiB("VmHWM");
             double extraMiB = (peak - before) / 1024.0;
@@ -240,7 +292,13 @@ public final class CpuAttentionBenchmark {
                             + " grew by **%.0f MiB** (%.0f MiB of it is the output), in %.1f s. The"
                             + " reference kernel would need %.0f GiB for one (H, T, F) float32 weight"
                             + " matrix, and keeps several.%n",
-                    t, heads, dim, extraMiB, outputMiB, ms / 1000, scoresGiB);
+                    t,
+                    heads,
+                    dim,
+                    extraMiB,
+                    outputMiB,
+                    ms / 1000,
+                    scoresGiB);
         }
     }
 }

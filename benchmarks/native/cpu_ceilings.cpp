@@ -16,12 +16,12 @@
 #include <vector>
 #include <immintrin.h>
 
-#include "../flash_sigmoid/flash_sigmoid.h"
+#include "flash_sigmoid/flash_sigmoid.h"
 
 namespace ceil_avx512 {
-#include "../flash_sigmoid/cpu/convert.h"
-#include "../flash_sigmoid/cpu/simd.h"
-#include "../flash_sigmoid/cpu/gemm.h"
+#include "flash_sigmoid/cpu/convert.h"
+#include "flash_sigmoid/cpu/simd.h"
+#include "flash_sigmoid/cpu/gemm.h"
 }  // namespace ceil_avx512
 
 using namespace ceil_avx512;
@@ -92,7 +92,8 @@ int main() {
     for (int i = 0; i < 8192; ++i) x[i] = (i % 200 - 100) * 0.1f;
     double sig = median_seconds([&] {
         for (int i = 0; i < n; ++i)
-            for (int j = 0; j < 8192; j += 16) sigmoid(VecF::load(x.data() + j)).store(x.data() + j);
+            for (int j = 0; j < 8192; j += 16)
+                sigmoid(VecF::load(x.data() + j)).store(x.data() + j);
     });
     const double tile_flop = 2.0 * 128 * 64 * 64;
     double g_scores = n * tile_flop / scores / 1e9, g_pv = n * tile_flop / pv / 1e9;
@@ -105,8 +106,9 @@ int main() {
                 g_scores, g_scores / peak);
     std::printf("| output tile GEMM 64x64x128 (P read transposed) | %.1f GFLOP/s | %.2f |\n", g_pv,
                 g_pv / peak);
-    std::printf("| sigmoid, 16 lanes | %.2f ns | %.0f%% of the GEMM time of 16 scores at D = 64 |\n",
-                ns_per_16, 100 * ns_per_16 / gemm_ns_per_16);
+    std::printf(
+        "| sigmoid, 16 lanes | %.2f ns | %.0f%% of the GEMM time of 16 scores at D = 64 |\n",
+        ns_per_16, 100 * ns_per_16 / gemm_ns_per_16);
     if (o[7] == 42.0f || st[3] == 42.0f || x[5] == 42.0f) std::puts("");
     return 0;
 }

@@ -10,7 +10,7 @@ rounds; and GPU span, from the profiler, first kernel start to last kernel end o
 (median of 20), which leaves host overhead out. Prints a markdown table (also to --out) and, with --benchmarks-md, writes its BENCHMARKS.md
 section.
 
-    python3 cuda-ops/gpu-tests/bench_decode.py <libflash_sigmoid.so> [--out decode.md]
+    python3 benchmarks/gpu/bench_decode.py <libflash_sigmoid.so> [--out decode.md]
                                                [--benchmarks-md BENCHMARKS.md]
 """
 import argparse
@@ -24,8 +24,10 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks_md import record
-from reference import cuda_kernels_run
+# The GPU tests' helpers (reference.py) live in cuda-ops/gpu-tests.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cuda-ops", "gpu-tests"))
+from benchmarks_md import record  # noqa: E402
+from reference import cuda_kernels_run  # noqa: E402
 
 BACKENDS = [("FLASH", SDPBackend.FLASH_ATTENTION), ("EFFICIENT", SDPBackend.EFFICIENT_ATTENTION),
             ("CUDNN", SDPBackend.CUDNN_ATTENTION)]
