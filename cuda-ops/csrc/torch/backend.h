@@ -46,5 +46,7 @@ std::unique_ptr<Backend> cuda_backend(const char* op, int32_t device_index);
 size_t byte_size(const Tensor& t);
 // A contiguous copy on the same device.
 Tensor contiguous_copy(const Tensor& t);
+// A (H) vector with unit stride: the tensor itself, or a contiguous copy; undefined for "none".
+Tensor unit_stride_vector(AtenTensorHandle h);
 
 }  // namespace flash_sigmoid

@@ -19,6 +19,13 @@ Tensor contiguous_copy(const Tensor& t) {
     return copy;
 }
 
+Tensor unit_stride_vector(AtenTensorHandle h) {
+    if (is_empty(h)) return Tensor();
+    Tensor t = Tensor::alias(h);
+    if (t.sizes()[0] == 1 || t.strides()[0] == 1) return t;
+    return contiguous_copy(t);
+}
+
 namespace {
 
 class CpuBackend final : public Backend {
@@ -33,12 +40,7 @@ public:
         return o;
     }
 
-    Tensor head_vector(AtenTensorHandle h) const override {
-        if (is_empty(h)) return Tensor();
-        Tensor t = Tensor::alias(h);
-        if (t.sizes()[0] == 1 || t.strides()[0] == 1) return t;
-        return contiguous_copy(t);
-    }
+    Tensor head_vector(AtenTensorHandle h) const override { return unit_stride_vector(h); }
 
     Tensor key_lengths(AtenTensorHandle h) const override {
         if (is_empty(h)) return Tensor();

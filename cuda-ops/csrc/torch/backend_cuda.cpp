@@ -50,12 +50,7 @@ public:
         return o;
     }
 
-    Tensor head_vector(AtenTensorHandle h) const override {
-        if (is_empty(h)) return Tensor();
-        Tensor t = Tensor::alias(h);
-        if (t.sizes()[0] == 1 || t.strides()[0] == 1) return t;
-        return contiguous_copy(t);
-    }
+    Tensor head_vector(AtenTensorHandle h) const override { return unit_stride_vector(h); }
 
     Tensor key_lengths(AtenTensorHandle h) const override {
         if (is_empty(h)) return Tensor();

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import io.github.sigmoidattention.nn.util.BlockFormat;
+import io.github.sigmoidattention.nn.util.FormattedBlock;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -26,10 +27,11 @@ import org.slf4j.LoggerFactory;
  * bias) must match the block's own; the others (bias value, causal, ALiBi, RoPE) may differ, and
  * the block keeps its own with a warning.
  */
-final class AttentionFormat {
+final class AttentionFormat implements FormattedBlock.SavedFormat<SigmoidMultiHeadAttention> {
 
-    /** The version this build writes. */
-    static final byte VERSION = 3;
+    static final AttentionFormat INSTANCE = new AttentionFormat();
+
+    private static final byte VERSION = 3;
 
     private static final byte ORDINAL_VERSION = 2;
     private static final byte DJL_SOFTMAX_VERSION = 1;
@@ -53,7 +55,13 @@ final class AttentionFormat {
 
     private AttentionFormat() {}
 
-    static void writeOptions(SigmoidMultiHeadAttention block, DataOutputStream os)
+    @Override
+    public byte version() {
+        return VERSION;
+    }
+
+    @Override
+    public void writeOptions(SigmoidMultiHeadAttention block, DataOutputStream os)
             throws IOException {
         AttentionOptions o = block.getOptions();
         os.writeInt(block.getEmbeddingSize());
@@ -70,7 +78,8 @@ final class AttentionFormat {
         os.writeFloat(o.getRopeBase());
     }
 
-    static void requireReadable(SigmoidMultiHeadAttention block, byte version)
+    @Override
+    public void requireReadable(SigmoidMultiHeadAttention block, byte version)
             throws MalformedModelException {
         if (version == DJL_SOFTMAX_VERSION && block.getKvHeadCount() != block.getHeadCount()) {
             throw new MalformedModelException(
@@ -80,14 +89,12 @@ final class AttentionFormat {
                             + " and headCount="
                             + block.getHeadCount());
         }
-        if (version != DJL_SOFTMAX_VERSION && version != ORDINAL_VERSION && version != VERSION) {
-            throw BlockFormat.unsupportedVersion(
-                    NAME, version, DJL_SOFTMAX_VERSION, ORDINAL_VERSION, VERSION);
-        }
+        BlockFormat.requireVersion(NAME, version, DJL_SOFTMAX_VERSION, ORDINAL_VERSION, VERSION);
     }
 
     /** Reads what {@link #writeOptions} wrote (after the input shapes); nothing for DJL's. */
-    static void readOptions(SigmoidMultiHeadAttention block, byte version, DataInputStream is)
+    @Override
+    public void readOptions(SigmoidMultiHeadAttention block, byte version, DataInputStream is)
             throws IOException, MalformedModelException {
         if (version == DJL_SOFTMAX_VERSION) {
             return;
@@ -120,7 +127,8 @@ final class AttentionFormat {
     }
 
     /** Loads the children's parameters: DJL's five, or all of this block's. */
-    static void loadChildren(
+    @Override
+    public void loadChildren(
             SigmoidMultiHeadAttention block, NDManager manager, byte version, DataInputStream is)
             throws IOException, MalformedModelException {
         List<Block> children = block.getChildren().values();

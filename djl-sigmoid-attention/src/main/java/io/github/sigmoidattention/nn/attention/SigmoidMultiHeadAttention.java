@@ -1,12 +1,10 @@
 package io.github.sigmoidattention.nn.attention;
 
-import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
@@ -17,10 +15,8 @@ import ai.djl.util.PairList;
 import io.github.sigmoidattention.nn.norm.LayerScale;
 import io.github.sigmoidattention.nn.norm.RmsNorm;
 import io.github.sigmoidattention.nn.util.Arguments;
+import io.github.sigmoidattention.nn.util.FormattedBlock;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
 
 /**
  * Multi-head attention with an element-wise sigmoid in place of the row softmax: {@code out_i = Σ_j
@@ -56,7 +52,7 @@ import java.io.IOException;
  */
 // Tensor dimensions are named as in the paper: B, T, F, E, H, G, D.
 @SuppressWarnings({"LocalVariableName", "ParameterName"})
-public final class SigmoidMultiHeadAttention extends AbstractBlock {
+public final class SigmoidMultiHeadAttention extends FormattedBlock<SigmoidMultiHeadAttention> {
 
     /** Name of the forward parameter that shifts RoPE positions (a non-negative integer). */
     public static final String POSITION_OFFSET = "positionOffset";
@@ -83,13 +79,13 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
     private final LayerScale layerScale;
 
     private SigmoidMultiHeadAttention(Builder builder) {
-        super(AttentionFormat.VERSION);
+        super(AttentionFormat.INSTANCE);
         options = builder.attentionOptions();
-        embeddingSize = builder.embeddingSize;
-        headCount = builder.headCount;
+        embeddingSize = builder.embeddingSize();
+        headCount = builder.headCount();
         kvHeadCount = options.kvHeadsFor(headCount);
         headDim = embeddingSize / headCount;
-        layerScaleEnabled = builder.layerScale;
+        layerScaleEnabled = builder.layerScale();
 
         int kvUnits = kvHeadCount * headDim;
         keyProjection = addChildBlock("keyProjection", projection(kvUnits));
@@ -112,7 +108,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
                 layerScaleEnabled
                         ? addChildBlock(
                                 "layerScale",
-                                LayerScale.builder().optInitValue(builder.layerScaleInit).build())
+                                LayerScale.builder().optInitValue(builder.layerScaleInit()).build())
                         : null;
         core = new AttentionCore(options, headCount, headDim, headBias, probabilityDropout);
     }
@@ -361,101 +357,17 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
         return norm.forward(parameterStore, new NDList(flat), training).head().reshape(shape);
     }
 
-    /** {@inheritDoc} */
-    @Override
-    protected void saveMetadata(DataOutputStream os) throws IOException {
-        saveInputShapes(os);
-        AttentionFormat.writeOptions(this, os);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void loadMetadata(byte loadVersion, DataInputStream is)
-            throws IOException, MalformedModelException {
-        AttentionFormat.requireReadable(this, loadVersion);
-        readInputShapes(is);
-        AttentionFormat.readOptions(this, loadVersion, is);
-    }
-
-    /**
-     * Loads parameters saved by this block (every format version), or by DJL's {@code
-     * ScaledDotProductAttentionBlock} (its projections; the extra children keep their initial
-     * values).
-     *
-     * @param manager the manager of the loaded arrays
-     * @param is the stream
-     * @throws IOException when reading fails
-     * @throws MalformedModelException when the stream does not fit this block
-     */
-    @Override
-    public void loadParameters(NDManager manager, DataInputStream is)
-            throws IOException, MalformedModelException {
-        byte loadVersion = is.readByte();
-        loadMetadata(loadVersion, is);
-        AttentionFormat.loadChildren(this, manager, loadVersion, is);
-    }
-
     /**
      * The builder of a {@link SigmoidMultiHeadAttention}: {@code set*} required, {@code opt*}
-     * optional; the attention options are those of {@link AttentionOptions.Setters}.
+     * optional; the sizes, LayerScale and attention options are those of {@link
+     * AttentionLayerSetters}.
      */
-    public static final class Builder extends AttentionOptions.Setters<Builder> {
-
-        private int embeddingSize;
-        private int headCount;
-        private boolean layerScale;
-        private float layerScaleInit = 1e-4f;
+    public static final class Builder extends AttentionLayerSetters<Builder> {
 
         private Builder() {}
 
         @Override
         protected Builder self() {
-            return this;
-        }
-
-        /**
-         * Sets the embedding size E of the input and output.
-         *
-         * @param embeddingSize E, a multiple of the head count
-         * @return this builder
-         */
-        public Builder setEmbeddingSize(int embeddingSize) {
-            this.embeddingSize = embeddingSize;
-            return this;
-        }
-
-        /**
-         * Sets the number of query heads H; the head dimension is D = E / H.
-         *
-         * @param headCount H
-         * @return this builder
-         */
-        public Builder setHeadCount(int headCount) {
-            this.headCount = headCount;
-            return this;
-        }
-
-        /**
-         * Enables a per-channel learned gain on the output, initialised to 1e-4.
-         *
-         * @param layerScale whether to scale the output
-         * @return this builder
-         */
-        public Builder optLayerScale(boolean layerScale) {
-            this.layerScale = layerScale;
-            return this;
-        }
-
-        /**
-         * Enables LayerScale with the given initial gain.
-         *
-         * @param initValue the initial gain, finite
-         * @return this builder
-         */
-        public Builder optLayerScale(float initValue) {
-            Arguments.requireFinite("layerScale initial value", initValue);
-            this.layerScale = true;
-            this.layerScaleInit = initValue;
             return this;
         }
 
@@ -476,7 +388,7 @@ public final class SigmoidMultiHeadAttention extends AbstractBlock {
          * @return a new block
          */
         public SigmoidMultiHeadAttention build() {
-            attentionOptions().requireFits(embeddingSize, headCount);
+            attentionOptions().requireFits(embeddingSize(), headCount());
             if (attentionOptions().getKernel() == AttentionKernel.FUSED
                     && !FlashSigmoidLibrary.isAvailable()) {
                 throw new IllegalStateException(

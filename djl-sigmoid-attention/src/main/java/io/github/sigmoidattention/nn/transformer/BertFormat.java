@@ -47,9 +47,7 @@ final class BertFormat {
     }
 
     static void requireReadable(byte version) throws MalformedModelException {
-        if (version != DJL_VERSION && version != VERSION) {
-            throw BlockFormat.unsupportedVersion(NAME, version, DJL_VERSION, VERSION);
-        }
+        BlockFormat.requireVersion(NAME, version, DJL_VERSION, VERSION);
     }
 
     /** Reads what {@link #writeSizes} wrote; nothing for DJL's stream. */

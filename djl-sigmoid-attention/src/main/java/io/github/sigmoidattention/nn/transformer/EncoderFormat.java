@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import io.github.sigmoidattention.nn.norm.NormKind;
 import io.github.sigmoidattention.nn.util.BlockFormat;
+import io.github.sigmoidattention.nn.util.FormattedBlock;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -18,9 +19,11 @@ import java.util.List;
  * enums saved by ordinal, 3 (written now) the same with enums saved by name. Sizes, placement,
  * norm, feed-forward and LayerScale must match the block's own.
  */
-final class EncoderFormat {
+final class EncoderFormat implements FormattedBlock.SavedFormat<SigmoidTransformerEncoderBlock> {
 
-    static final byte VERSION = 3;
+    static final EncoderFormat INSTANCE = new EncoderFormat();
+
+    private static final byte VERSION = 3;
     private static final byte ORDINAL_VERSION = 2;
 
     /** DJL's TransformerEncoderBlock saves with AbstractBlock's default version. */
@@ -43,7 +46,13 @@ final class EncoderFormat {
 
     private EncoderFormat() {}
 
-    static void writeOptions(SigmoidTransformerEncoderBlock block, DataOutputStream os)
+    @Override
+    public byte version() {
+        return VERSION;
+    }
+
+    @Override
+    public void writeOptions(SigmoidTransformerEncoderBlock block, DataOutputStream os)
             throws IOException {
         os.writeInt(block.getEmbeddingSize());
         os.writeInt(block.getHiddenSize());
@@ -53,7 +62,8 @@ final class EncoderFormat {
         os.writeBoolean(block.isLayerScale());
     }
 
-    static void requireReadable(SigmoidTransformerEncoderBlock block, byte version)
+    @Override
+    public void requireReadable(SigmoidTransformerEncoderBlock block, byte version)
             throws MalformedModelException {
         if (version == DJL_VERSION && block.getNormPlacement() != NormPlacement.DJL_POST) {
             throw new MalformedModelException(
@@ -62,13 +72,11 @@ final class EncoderFormat {
                             + " with NormPlacement.DJL_POST, but this block has "
                             + block.getNormPlacement());
         }
-        if (version != DJL_VERSION && version != ORDINAL_VERSION && version != VERSION) {
-            throw BlockFormat.unsupportedVersion(
-                    NAME, version, DJL_VERSION, ORDINAL_VERSION, VERSION);
-        }
+        BlockFormat.requireVersion(NAME, version, DJL_VERSION, ORDINAL_VERSION, VERSION);
     }
 
-    static void readOptions(SigmoidTransformerEncoderBlock block, byte version, DataInputStream is)
+    @Override
+    public void readOptions(SigmoidTransformerEncoderBlock block, byte version, DataInputStream is)
             throws IOException, MalformedModelException {
         if (version == DJL_VERSION) {
             return;
@@ -95,7 +103,8 @@ final class EncoderFormat {
     }
 
     /** Loads the children's parameters: DJL's four, or all of this block's. */
-    static void loadChildren(
+    @Override
+    public void loadChildren(
             SigmoidTransformerEncoderBlock block,
             NDManager manager,
             byte version,

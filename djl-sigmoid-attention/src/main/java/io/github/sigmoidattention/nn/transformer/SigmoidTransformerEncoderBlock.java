@@ -1,12 +1,10 @@
 package io.github.sigmoidattention.nn.transformer;
 
-import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
 import ai.djl.nn.norm.BatchNorm;
@@ -15,15 +13,13 @@ import ai.djl.nn.norm.LayerNorm;
 import ai.djl.nn.transformer.PointwiseFeedForwardBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-import io.github.sigmoidattention.nn.attention.AttentionOptions;
+import io.github.sigmoidattention.nn.attention.AttentionLayerSetters;
 import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
 import io.github.sigmoidattention.nn.norm.LayerScale;
 import io.github.sigmoidattention.nn.norm.NormKind;
 import io.github.sigmoidattention.nn.norm.RmsNorm;
 import io.github.sigmoidattention.nn.util.Arguments;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
+import io.github.sigmoidattention.nn.util.FormattedBlock;
 import java.util.Collections;
 
 /**
@@ -44,7 +40,8 @@ import java.util.Collections;
  * LayerScales when enabled; a parameter stream saved by DJL's {@code TransformerEncoderBlock} then
  * loads with {@link #loadParameters}. Dropout, as in DJL's block, is not a child.
  */
-public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
+public final class SigmoidTransformerEncoderBlock
+        extends FormattedBlock<SigmoidTransformerEncoderBlock> {
 
     private final int embeddingSize;
     private final int hiddenSize;
@@ -61,16 +58,20 @@ public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
     private final Branch feedForwardBranch;
 
     private SigmoidTransformerEncoderBlock(
-            Builder builder, NormKind norm, SigmoidMultiHeadAttention attention) {
-        super(EncoderFormat.VERSION);
-        embeddingSize = builder.embeddingSize;
+            Builder builder,
+            NormKind norm,
+            SigmoidMultiHeadAttention attention,
+            boolean layerScale,
+            float layerScaleInit) {
+        super(EncoderFormat.INSTANCE);
+        embeddingSize = attention.getEmbeddingSize();
         hiddenSize = builder.hiddenSize;
         placement = builder.placement;
         this.norm = norm;
         feedForwardKind = builder.feedForward;
         dropoutRate = builder.dropout;
-        layerScaleEnabled = builder.layerScale;
-        layerScaleInit = builder.layerScaleInit;
+        layerScaleEnabled = layerScale;
+        this.layerScaleInit = layerScaleInit;
         boolean djl = placement == NormPlacement.DJL_POST;
 
         selfAttention = attention;
@@ -310,40 +311,6 @@ public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
                 feedForwardBranch.apply(parameterStore, h, residual, null, training, params));
     }
 
-    /** {@inheritDoc} */
-    @Override
-    protected void saveMetadata(DataOutputStream os) throws IOException {
-        saveInputShapes(os);
-        EncoderFormat.writeOptions(this, os);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void loadMetadata(byte loadVersion, DataInputStream is)
-            throws IOException, MalformedModelException {
-        EncoderFormat.requireReadable(this, loadVersion);
-        readInputShapes(is);
-        EncoderFormat.readOptions(this, loadVersion, is);
-    }
-
-    /**
-     * Loads parameters saved by this block (every format version), or by DJL's {@code
-     * TransformerEncoderBlock} into a block with {@link NormPlacement#DJL_POST} (the LayerScales,
-     * if enabled, keep their initial values).
-     *
-     * @param manager the manager of the loaded arrays
-     * @param is the stream
-     * @throws IOException when reading fails
-     * @throws MalformedModelException when the stream does not fit this block
-     */
-    @Override
-    public void loadParameters(NDManager manager, DataInputStream is)
-            throws IOException, MalformedModelException {
-        byte loadVersion = is.readByte();
-        loadMetadata(loadVersion, is);
-        EncoderFormat.loadChildren(this, manager, loadVersion, is);
-    }
-
     /** Whether LayerScale gains sit on both residual branches. */
     boolean isLayerScale() {
         return layerScaleEnabled;
@@ -351,46 +318,21 @@ public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
 
     /**
      * The builder of a {@link SigmoidTransformerEncoderBlock}: {@code set*} required, {@code opt*}
-     * optional; the attention options are those of {@link AttentionOptions.Setters}.
+     * optional; the sizes, LayerScale (on both branches here) and attention options are those of
+     * {@link AttentionLayerSetters}.
      */
-    public static final class Builder extends AttentionOptions.Setters<Builder> {
+    public static final class Builder extends AttentionLayerSetters<Builder> {
 
-        private int embeddingSize;
-        private int headCount;
         private int hiddenSize;
         private NormPlacement placement = NormPlacement.PRE;
         private NormKind norm;
         private FeedForward feedForward = FeedForward.GELU;
         private float dropout;
-        private boolean layerScale;
-        private float layerScaleInit = 1e-4f;
 
         private Builder() {}
 
         @Override
         protected Builder self() {
-            return this;
-        }
-
-        /**
-         * Sets the embedding size E.
-         *
-         * @param embeddingSize E, a multiple of the head count
-         * @return this builder
-         */
-        public Builder setEmbeddingSize(int embeddingSize) {
-            this.embeddingSize = embeddingSize;
-            return this;
-        }
-
-        /**
-         * Sets the number of query heads H.
-         *
-         * @param headCount H
-         * @return this builder
-         */
-        public Builder setHeadCount(int headCount) {
-            this.headCount = headCount;
             return this;
         }
 
@@ -452,34 +394,23 @@ public final class SigmoidTransformerEncoderBlock extends AbstractBlock {
         }
 
         /**
-         * Enables a {@link LayerScale} on both residual branches, with the given initial gain.
-         *
-         * @param initValue the initial gain, finite
-         * @return this builder
-         */
-        public Builder optLayerScale(float initValue) {
-            this.layerScaleInit = Arguments.requireFinite("layerScale initial value", initValue);
-            this.layerScale = true;
-            return this;
-        }
-
-        /**
          * Builds the block after checking the configuration.
          *
          * @return a new block
          */
         public SigmoidTransformerEncoderBlock build() {
-            Arguments.requirePositive("embeddingSize", embeddingSize);
-            Arguments.requirePositive("headCount", headCount);
+            Arguments.requirePositive("embeddingSize", embeddingSize());
+            Arguments.requirePositive("headCount", headCount());
             Arguments.requirePositive("hiddenSize", hiddenSize);
             NormKind resolvedNorm = placement.resolveNorm(norm, feedForward);
             SigmoidMultiHeadAttention selfAttention =
                     SigmoidMultiHeadAttention.builder()
-                            .setEmbeddingSize(embeddingSize)
-                            .setHeadCount(headCount)
+                            .setEmbeddingSize(embeddingSize())
+                            .setHeadCount(headCount())
                             .optAttentionOptions(attentionOptions())
                             .build();
-            return new SigmoidTransformerEncoderBlock(this, resolvedNorm, selfAttention);
+            return new SigmoidTransformerEncoderBlock(
+                    this, resolvedNorm, selfAttention, layerScale(), layerScaleInit());
         }
     }
 }

@@ -99,6 +99,24 @@ public final class BlockFormat {
     }
 
     /**
+     * Fails for a format version the block cannot read.
+     *
+     * @param block the block's name
+     * @param loadVersion the version in the stream
+     * @param versions the versions this build reads, the first one DJL's layout
+     * @throws MalformedModelException for any other version
+     */
+    public static void requireVersion(String block, byte loadVersion, byte... versions)
+            throws MalformedModelException {
+        for (byte v : versions) {
+            if (v == loadVersion) {
+                return;
+            }
+        }
+        throw unsupportedVersion(block, loadVersion, versions);
+    }
+
+    /**
      * The exception for a format version the block cannot read.
      *
      * @param block the block's name
