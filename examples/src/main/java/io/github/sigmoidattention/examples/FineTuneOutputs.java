@@ -57,7 +57,7 @@ final class FineTuneOutputs {
     static String summary(FineTuneComparison.Flags flags, List<FineTuneComparison.Run> runs) {
         FineTuneComparison.Run baseline = runs.get(0);
         StringBuilder s = new StringBuilder();
-        s.append("### Fine-tuning, softmax vs sigmoid: ")
+        s.append("### Trained from scratch, softmax vs sigmoid: ")
                 .append(flags.describe())
                 .append('\n')
                 .append('\n')

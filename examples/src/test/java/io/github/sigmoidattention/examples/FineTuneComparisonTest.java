@@ -12,7 +12,10 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Runs the fine-tuning comparison for a few steps on a tiny model: losses fall, files appear. */
+/**
+ * Runs the softmax-vs-sigmoid training comparison for a few steps on a tiny model: losses fall,
+ * files appear.
+ */
 class FineTuneComparisonTest {
 
     @Test
