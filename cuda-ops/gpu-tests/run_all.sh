@@ -10,6 +10,9 @@
 #   4. test_autograd.py            builds csrc/autograd/ against this torch; gradcheck, CUDA gradients
 #   5. benchmarks/gpu/bench_attention.py          ours vs SDPA FLASH and cuDNN, bf16 (bench.md, BENCHMARKS.md)
 #   6. bench_decode.py             decode step vs SDPA's backends, bf16 (decode.md, BENCHMARKS.md)
+#   7. run_java_tests.sh           the Java tests tagged gpu (and with the benchmarks, the Java GPU
+#                                  benchmark) from the bundle make_java_bundle.sh made on the CPU
+#                                  machine, when there is one (.gpu-bundle, or --java-bundle DIR)
 # and prints a short summary last. Logs go to ${OUT:-/tmp/fs-gpu}. Exit status 1 if a step failed.
 #
 #   cuda-ops/gpu-tests/run_all.sh [options]
@@ -25,6 +28,7 @@
 #     --build-dir DIR     (default /tmp/fs-gpu-build)
 #     --no-bench | --no-sanitizers | --no-autograd | --bench-only | --quick (fewer test cases)
 #     --python-sanitizer  also run memcheck over a small PyTorch harness (slow: a minute or more)
+#     --java-bundle DIR   the bundle for step 7 (default .gpu-bundle at the repository root)
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -34,7 +38,7 @@ rm -f "$out/BENCHMARKS.md"  # the benchmarks rebuild it from the project's, sect
 export PYTHONUNBUFFERED=1
 
 library="" kernel_test="" expect_dims="" archs="" dims="" jobs="$(nproc)" build_dir="/tmp/fs-gpu-build"
-bench=1 sanitizers=1 tests=1 autograd=1 quick="" python_sanitizer=""
+bench=1 sanitizers=1 tests=1 autograd=1 quick="" python_sanitizer="" java_bundle="$repo/.gpu-bundle"
 while [ $# -gt 0 ]; do
   case "$1" in
     --library) library="$2"; shift 2 ;;
@@ -50,7 +54,8 @@ while [ $# -gt 0 ]; do
     --bench-only) tests=0; sanitizers=0; autograd=0; bench=1; shift ;;
     --quick) quick="--quick"; shift ;;
     --python-sanitizer) python_sanitizer=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --java-bundle) java_bundle="$2"; shift 2 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)"; exit 2 ;;
   esac
 done
@@ -145,6 +150,15 @@ if [ $bench -eq 1 ]; then
   TAIL_LINES=0 step "bench_decode.py" "${BENCH_TIMEOUT:-600}" "$out/bench-decode.log" \
     python3 "$repo/benchmarks/gpu/bench_decode.py" "$library" --out "$out/decode.md" --benchmarks-md "$repo/BENCHMARKS.md"
   [ -f "$out/decode.md" ] && cat "$out/decode.md"
+fi
+if [ -d "$java_bundle" ]; then
+  java_args=(--bundle "$java_bundle")
+  [ $bench -eq 1 ] && java_args+=(--bench)
+  [ $tests -eq 0 ] && java_args+=(--no-tests)
+  TAIL_LINES=16 step "run_java_tests.sh" "${JAVA_TIMEOUT:-900}" "$out/java.log" \
+    env OUT="$out" "$here/run_java_tests.sh" "${java_args[@]}"
+else
+  summary+=("skip  run_java_tests.sh: no bundle at $java_bundle (make_java_bundle.sh on the CPU machine)")
 fi
 
 echo

@@ -85,6 +85,10 @@ int fs_cpu_get_split_kv(void);
  */
 int fs_cuda_available(void);
 
+/* The head dims the CUDA kernels were compiled for: writes up to `capacity` of them to `out` and
+ * returns how many there are (0 in a build without CUDA kernels). */
+int fs_cuda_head_dims(int* out, int capacity);
+
 int fs_cuda_forward(const fs_attention* attn, fs_operand out, void* stream, char* message,
                     size_t message_size);
 

@@ -175,6 +175,23 @@ JNIEXPORT jlongArray JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNat
         static_cast<jlongArray>(nullptr));
 }
 
+JNIEXPORT jintArray JNICALL
+Java_io_github_sigmoidattention_ops_FlashSigmoidNative_cudaHeadDims(JNIEnv* env, jclass) {
+    int dims[16] = {0};
+    int n = 0;
+#ifdef FS_WITH_CUDA
+    if (fs_cuda_available()) n = fs_cuda_head_dims(dims, 16);
+#endif
+    if (n > 16) n = 16;
+    jintArray result = env->NewIntArray(n);
+    if (result && n > 0) {
+        jint values[16];
+        for (int i = 0; i < n; ++i) values[i] = dims[i];
+        env->SetIntArrayRegion(result, 0, n, values);
+    }
+    return result;
+}
+
 JNIEXPORT jboolean JNICALL
 Java_io_github_sigmoidattention_ops_FlashSigmoidNative_isLeaf(JNIEnv* env, jclass, jlong handle) {
     return guarded(

@@ -176,6 +176,9 @@ void require_key_lengths(const char* op, AtenTensorHandle h, const Info& q, int6
         throw_invalid(prefix(op, "k_lens") + " is on " + device_name(x.t) +
                       "; it must be on the CPU or on the device of q, " + device_name(q.t));
     }
+    // Values on a GPU are not read back (that would wait for the device on every call): the CUDA
+    // kernels clamp them to [0, Tk]. Values on the CPU are checked.
+    if (x.device_type != aoti_torch_device_type_cpu()) return;
     std::vector<int32_t> lens = key_length_values(h);
     for (size_t b = 0; b < lens.size(); ++b) {
         if (lens[b] < 0 || lens[b] > tk) {

@@ -325,6 +325,16 @@ size_t workspace_bytes(const fs_attention* a) {
 
 extern "C" {
 
+int fs_cuda_head_dims(int* out, int capacity) {
+    int n = 0;
+    for (int c : kHeadDims) {
+        if (c == 0) continue;
+        if (out && n < capacity) out[n] = c;
+        ++n;
+    }
+    return n;
+}
+
 int fs_cuda_available(void) {
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess) {

@@ -38,6 +38,22 @@ public final class FlashSigmoidLibrary {
         return NativeLibrary.status().path;
     }
 
+    /**
+     * Returns the head dims the library's CUDA kernels run, or none when it has no CUDA kernels
+     * (built without nvcc) or the process sees no GPU. Calls with other head dims run on the CPU
+     * only.
+     *
+     * @return the head dims, ascending; empty without CUDA
+     */
+    public static int[] getCudaHeadDims() {
+        return CudaHeadDims.DIMS.clone();
+    }
+
+    /** Asked once: the build and the GPUs do not change while the process runs. */
+    private static final class CudaHeadDims {
+        static final int[] DIMS = isAvailable() ? FlashSigmoidNative.cudaHeadDims() : new int[0];
+    }
+
     /** Throws {@link IllegalStateException} with the reason when the library is unavailable. */
     static void requireAvailable() {
         NativeLibrary.Status status = NativeLibrary.status();

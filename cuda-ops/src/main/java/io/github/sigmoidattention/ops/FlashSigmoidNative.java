@@ -30,6 +30,9 @@ final class FlashSigmoidNative {
     static native long[] backward(
             long gradOut, long[] tensors, float scale, float bias, boolean causal);
 
+    /** The head dims the CUDA kernels were compiled for; empty without CUDA kernels or a GPU. */
+    static native int[] cudaHeadDims();
+
     /** Whether a tensor is a leaf of autograd's graph (aten::is_leaf). */
     static native boolean isLeaf(long handle);
 

@@ -34,6 +34,7 @@ public final class AttentionCase {
     public final NaiveSigmoidAttention.Options options = new NaiveSigmoidAttention.Options();
     public SigmoidBias bias = SigmoidBias.negLogLength();
     public AttentionKernel kernel = AttentionKernel.REFERENCE;
+    public DataType computeType;
     public int batch;
     public int queryLength;
     public int keyLength;
@@ -137,7 +138,8 @@ public final class AttentionCase {
                         .optQkNorm(o.qkNorm)
                         .optQkNormEpsilon((float) o.qkNormEpsilon)
                         .optLayerScale(o.layerScale)
-                        .optKernel(kernel);
+                        .optKernel(kernel)
+                        .optComputeType(computeType);
         return b;
     }
 

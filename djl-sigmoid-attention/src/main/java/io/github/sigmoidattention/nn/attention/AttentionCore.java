@@ -1,10 +1,12 @@
 package io.github.sigmoidattention.nn.attention;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import io.github.sigmoidattention.ops.AttentionCall;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,6 +18,9 @@ import org.slf4j.LoggerFactory;
 final class AttentionCore {
 
     private static final Logger logger = LoggerFactory.getLogger(SigmoidMultiHeadAttention.class);
+
+    /** GPU training on the reference kernel is said once per process, not once per layer. */
+    private static final AtomicBoolean GPU_TRAINING_NOTICE = new AtomicBoolean();
 
     private final AttentionOptions options;
     private final int headDim;
@@ -69,7 +74,7 @@ final class AttentionCore {
                         .withKeep(keep)
                         .withKeyLengths(keyLengths);
         if (useFusedKernel(call, training)) {
-            return FusedSigmoidAttention.attend(call);
+            return FusedSigmoidAttention.attend(call, options.getComputeType());
         }
         return ReferenceSigmoidAttention.attend(
                 call, w -> dropWeights(parameterStore, w, training));
@@ -83,13 +88,18 @@ final class AttentionCore {
     private boolean useFusedKernel(AttentionCall call, boolean training) {
         AttentionKernel kernel = options.getKernel();
         if (!training) {
-            return FusedSigmoidAttention.selected(kernel, call);
+            return FusedSigmoidAttention.selected(kernel, call, options.getComputeType());
         }
-        if (kernel == AttentionKernel.FUSED && !trainingNoticeLogged) {
+        boolean gpu = Device.Type.GPU.equals(call.query().getDevice().getDeviceType());
+        boolean noticed =
+                kernel == AttentionKernel.FUSED || (gpu && kernel == AttentionKernel.AUTO);
+        if (noticed && (gpu ? !GPU_TRAINING_NOTICE.getAndSet(true) : !trainingNoticeLogged)) {
             trainingNoticeLogged = true;
             logger.info(
-                    "AttentionKernel.FUSED: training runs the reference kernel, whose gradients"
-                            + " DJL's autograd computes; inference runs the fused kernel");
+                    "{}: training runs the reference kernel (on {}), whose gradients DJL's autograd"
+                            + " computes; inference runs the fused kernel",
+                    kernel,
+                    call.query().getDevice());
         }
         return false;
     }

@@ -1,5 +1,6 @@
 package io.github.sigmoidattention.nn.attention;
 
+import ai.djl.ndarray.types.DataType;
 import io.github.sigmoidattention.nn.util.Arguments;
 
 /**
@@ -18,6 +19,7 @@ import io.github.sigmoidattention.nn.util.Arguments;
  *   <tr><td>alibi</td><td>false</td></tr>
  *   <tr><td>rope, ropeBase</td><td>false, 10000</td></tr>
  *   <tr><td>attentionDropout (on the weights, in training)</td><td>0</td></tr>
+ *   <tr><td>computeType (of the fused kernel)</td><td>the inputs' type</td></tr>
  * </table>
  */
 public final class AttentionOptions {
@@ -34,6 +36,7 @@ public final class AttentionOptions {
     private final boolean rope;
     private final float ropeBase;
     private final float attentionDropout;
+    private final DataType computeType;
 
     private AttentionOptions(Setters<?> s) {
         kvHeadCount = s.kvHeadCount;
@@ -46,6 +49,7 @@ public final class AttentionOptions {
         rope = s.rope;
         ropeBase = s.ropeBase;
         attentionDropout = s.attentionDropout;
+        computeType = s.computeType;
     }
 
     /**
@@ -167,6 +171,15 @@ public final class AttentionOptions {
     }
 
     /**
+     * Returns the data type the fused kernel computes in, or null for the inputs' own.
+     *
+     * @return the type, or null
+     */
+    public DataType getComputeType() {
+        return computeType;
+    }
+
+    /**
      * Checks the options against a block's sizes.
      *
      * @param embeddingSize E
@@ -220,6 +233,7 @@ public final class AttentionOptions {
                 + (rope ? String.valueOf(ropeBase) : "false")
                 + ", attentionDropout="
                 + attentionDropout
+                + (computeType == null ? "" : ", computeType=" + computeType)
                 + ")";
     }
 
@@ -241,6 +255,7 @@ public final class AttentionOptions {
         private boolean rope;
         private float ropeBase = 10000f;
         private float attentionDropout;
+        private DataType computeType;
 
         /** Creates setters with the defaults. */
         protected Setters() {}
@@ -279,6 +294,7 @@ public final class AttentionOptions {
             rope = options.rope;
             ropeBase = options.ropeBase;
             attentionDropout = options.attentionDropout;
+            computeType = options.computeType;
             return self();
         }
 
@@ -406,6 +422,29 @@ public final class AttentionOptions {
         public B optAttentionDropout(float rate) {
             Arguments.requireRate("attentionDropout", rate);
             this.attentionDropout = rate;
+            return self();
+        }
+
+        /**
+         * Sets the data type the fused kernel computes in (default: the inputs' own). The CUDA
+         * kernels compute float16 and bfloat16 only: with float32 parameters on a GPU, {@code
+         * DataType.BFLOAT16} (or {@code FLOAT16}) runs them, casting q, k and v before the kernel
+         * and its output back (PyTorch converts; the parameters stay float32); without it such
+         * inputs run the reference kernel. The reference kernel ignores it.
+         *
+         * @param type {@code FLOAT32}, {@code FLOAT16} or {@code BFLOAT16}; null for the inputs'
+         *     own
+         * @return this builder
+         */
+        public B optComputeType(DataType type) {
+            if (type != null
+                    && type != DataType.FLOAT32
+                    && type != DataType.FLOAT16
+                    && type != DataType.BFLOAT16) {
+                throw new IllegalArgumentException(
+                        "computeType: expected FLOAT32, FLOAT16 or BFLOAT16, got " + type);
+            }
+            this.computeType = type;
             return self();
         }
     }

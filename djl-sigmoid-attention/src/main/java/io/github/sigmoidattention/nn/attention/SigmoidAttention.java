@@ -47,8 +47,8 @@ public final class SigmoidAttention {
         Arguments.requireNonNull("kernel", kernel);
         DataType type = validate(q, k, v, scale, bias);
         AttentionCall call = AttentionCall.of(q, k, v, scale, bias, causal);
-        if (FusedSigmoidAttention.selected(kernel, call)) {
-            return FusedSigmoidAttention.attend(call);
+        if (FusedSigmoidAttention.selected(kernel, call, null)) {
+            return FusedSigmoidAttention.attend(call, null);
         }
         if (type != DataType.BFLOAT16) {
             return ReferenceSigmoidAttention.attend(call, UnaryOperator.identity());

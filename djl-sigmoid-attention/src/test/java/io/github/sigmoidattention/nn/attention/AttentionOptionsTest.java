@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.ndarray.types.DataType;
 import io.github.sigmoidattention.nn.transformer.SigmoidTransformerEncoderBlock;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
@@ -89,6 +90,8 @@ class AttentionOptionsTest {
         expect(b -> b.optKernel(null), "kernel");
         expect(b -> b.optQkNorm(null), "qkNorm");
         expect(b -> b.optAttentionOptions(null), "options");
+        expect(b -> b.optComputeType(DataType.FLOAT64), "computeType", "float64");
+        expect(b -> b.optComputeType(DataType.INT32), "computeType", "int32");
     }
 
     @Test

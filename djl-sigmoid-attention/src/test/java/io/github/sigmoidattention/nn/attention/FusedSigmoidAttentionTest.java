@@ -69,6 +69,38 @@ class FusedSigmoidAttentionTest {
         }
     }
 
+    /**
+     * optComputeType(BFLOAT16) on float32 blocks: the fused kernel computes bfloat16 (the output
+     * moves off the float32 result by bfloat16's rounding) and returns float32.
+     */
+    @Test
+    void computeTypeRunsTheFusedKernelInThatType() {
+        long base = System.nanoTime();
+        double largestShift = 0;
+        for (int i = 0; i < 12; i++) {
+            AttentionCase c = AttentionCase.random(base + i);
+            c.kernel = AttentionKernel.FUSED;
+            try (NDManager manager = NDManager.newBaseManager()) {
+                SigmoidMultiHeadAttention plain = c.block(manager, DataType.FLOAT32);
+                c.computeType = DataType.BFLOAT16;
+                SigmoidMultiHeadAttention bf16 = c.block(manager, DataType.FLOAT32);
+                assertEquals(DataType.BFLOAT16, bf16.getOptions().getComputeType());
+                c.drawInputs();
+                NDArray out = c.run(bf16, manager, DataType.FLOAT32, false);
+                assertEquals(DataType.FLOAT32, out.getDataType());
+                double[] expected = TestArrays.flatten(c.reference(bf16));
+                double error = TestArrays.relativeError(TestArrays.values(out), expected);
+                assertTrue(error < 4e-2, c + ": bfloat16 compute, relative error " + error);
+                double[] exact = TestArrays.values(c.run(plain, manager, DataType.FLOAT32, false));
+                largestShift =
+                        Math.max(
+                                largestShift,
+                                TestArrays.relativeError(TestArrays.values(out), exact));
+            }
+        }
+        assertTrue(largestShift > 1e-4, "bfloat16 compute left every output at float32's");
+    }
+
     /** AUTO runs the fused kernel in inference and the reference kernel in training. */
     @Test
     void autoPicksFusedForInferenceAndReferenceForTraining() {
