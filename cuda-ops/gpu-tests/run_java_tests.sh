@@ -5,15 +5,18 @@
 #   1. unpacks the bundle's Java runtime;
 #   2. builds DJL's PyTorch JNI (libdjl_torch.so) from the DJL sources in the bundle (or --djl-src)
 #      against this machine's torch, with CUDA, and puts it in torch's lib folder, where DJL looks;
+#      and libflash_sigmoid_autograd (the differentiable op) against the same torch;
 #   3. runs the tests with the JUnit console launcher and prints Surefire-style counts;
-#   4. --bench: GpuBlockBenchmark, writing its section into $OUT/BENCHMARKS.md.
+#   4. --bench: GpuBlockBenchmark and GpuTrainingBenchmark, writing their sections into
+#      $OUT/BENCHMARKS.md.
 #
 #   cuda-ops/gpu-tests/run_java_tests.sh [--bundle .gpu-bundle] [--djl-src TAR] [--bench] [--no-tests]
-#                                        [--bench-args "..."] [--work /tmp/fs-java]
+#                                        [--bench-args "..."] [--training-bench-args "..."]
+#                                        [--work /tmp/fs-java]
 # Exit status 1 if a test failed or errored, or the benchmark failed.
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-bundle="$repo/.gpu-bundle" djl_src="" bench=0 tests=1 bench_args="" work="/tmp/fs-java"
+bundle="$repo/.gpu-bundle" djl_src="" bench=0 tests=1 bench_args="" training_bench_args="" work="/tmp/fs-java"
 out="${OUT:-/tmp/fs-gpu}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -22,8 +25,9 @@ while [ $# -gt 0 ]; do
     --bench) bench=1; shift ;;
     --no-tests) tests=0; shift ;;
     --bench-args) bench_args="$2"; shift 2 ;;
+    --training-bench-args) training_bench_args="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)"; exit 2 ;;
   esac
 done
@@ -64,6 +68,21 @@ if [ ! -f "$jni" ]; then
 fi
 cp "$jni" "$torch_dir/lib/"
 
+# 2b. The autograd binding (the differentiable op) against the same torch, for training.
+autograd="$work/autograd-build/libflash_sigmoid_autograd.so"
+if [ ! -f "$autograd" ]; then
+  start=$SECONDS
+  cmake -S "$repo/cuda-ops/csrc" -B "$work/autograd-cmake" -DCMAKE_BUILD_TYPE=Release \
+    -DFS_CUDA=OFF -DFS_BUILD_JNI=OFF -DFS_TORCH_CMAKE_DIR="$torch_dir/share/cmake/Torch" \
+    >"$work/autograd-cmake.log" 2>&1 || { tail -30 "$work/autograd-cmake.log"; exit 1; }
+  cmake --build "$work/autograd-cmake" -j "$(nproc)" --target flash_sigmoid_autograd \
+    >"$work/autograd-build.log" 2>&1 || { grep -m20 -i error "$work/autograd-build.log"; exit 1; }
+  mkdir -p "$work/autograd-build"
+  cp "$(find "$work/autograd-cmake" -name libflash_sigmoid_autograd.so | head -1)" "$autograd"
+  echo "built libflash_sigmoid_autograd against torch $torch_version in $((SECONDS - start)) s"
+fi
+export FLASH_SIGMOID_AUTOGRAD_LIBRARY="$autograd"
+
 export PYTORCH_LIBRARY_PATH="$torch_dir/lib" PYTORCH_VERSION="$torch_version" PYTORCH_FLAVOR="$cuda_flavor"
 export PYTORCH_LIBRARY_EXCLUSION="libtorch_python.so,libshm.so,libtorch_nvshmem.so"
 classpath="$bundle/test-classes:$(ls "$bundle"/lib/*.jar | tr '\n' ':')$bundle/junit-platform-console-standalone.jar"
@@ -100,6 +119,10 @@ if [ $bench -eq 1 ]; then
   # shellcheck disable=SC2086
   (cd "$repo" && "${java[@]}" io.github.sigmoidattention.benchmarks.GpuBlockBenchmark \
      --out "$out/BENCHMARKS.md" $bench_args) 2>&1 | tee "$out/java-bench.log" | grep -v '^python: '
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
+  # shellcheck disable=SC2086
+  (cd "$repo" && "${java[@]}" io.github.sigmoidattention.benchmarks.GpuTrainingBenchmark \
+     --out "$out/BENCHMARKS.md" $training_bench_args) 2>&1 | tee "$out/java-training-bench.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
 fi
 exit $failed

@@ -157,6 +157,17 @@ JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_f
         jlong{0});
 }
 
+JNIEXPORT jlong JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_attention(
+    JNIEnv* env, jclass, jlongArray tensors, jfloat scale, jfloat bias, jboolean causal) {
+    return guarded(
+        env,
+        [&]() -> jlong {
+            return as_jlong(
+                flash_sigmoid::differentiable_attention(args(env, tensors, scale, bias, causal)));
+        },
+        jlong{0});
+}
+
 JNIEXPORT jlongArray JNICALL Java_io_github_sigmoidattention_ops_FlashSigmoidNative_backward(
     JNIEnv* env, jclass, jlong grad_out, jlongArray tensors, jfloat scale, jfloat bias,
     jboolean causal) {

@@ -46,6 +46,35 @@ AtenTensorHandle converted_copy(AtenTensorHandle handle, int32_t dtype) {
     return dst.release();
 }
 
+AtenTensorHandle differentiable_attention(const AttentionArgs& a) {
+    if (!a.q || !a.k || !a.v) throw OpError("attention: q, k and v are required", true);
+    if (a.key_lengths) {
+        throw OpError(
+            "attention: key lengths are not taken by the differentiable op; pass the mask "
+            "as keep",
+            true);
+    }
+    Tensor q = Tensor::alias(a.q), k = Tensor::alias(a.k), v = Tensor::alias(a.v);
+    auto optional = [&](AtenTensorHandle h, int32_t dtype) {
+        return h ? Tensor::alias(h) : Tensor::empty({0}, dtype, q.device_type(), q.device_index());
+    };
+    Tensor head_bias = optional(a.head_bias, aoti_torch_dtype_float32());
+    Tensor slopes = optional(a.alibi_slopes, aoti_torch_dtype_float32());
+    Tensor keep = optional(a.keep, aoti_torch_dtype_bool());
+    StableIValue stack[9];
+    stack[0] = give(q);
+    stack[1] = give(k);
+    stack[2] = give(v);
+    std::memcpy(&stack[3], &a.scale, sizeof a.scale);
+    std::memcpy(&stack[4], &a.bias, sizeof a.bias);
+    stack[5] = a.causal ? 1 : 0;
+    stack[6] = give(head_bias);
+    stack[7] = give(slopes);
+    stack[8] = give(keep);
+    call_dispatcher("flash_sigmoid::attention_extended", stack);
+    return taken(stack[0]);
+}
+
 AtenTensorHandle softmax_flash_attention_cpu(AtenTensorHandle q, AtenTensorHandle k,
                                              AtenTensorHandle v, bool causal) {
     if (!q || !k || !v) throw OpError("softmaxFlashAttentionCpu: null handle", true);

@@ -20,6 +20,13 @@ bool tensor_is_leaf(AtenTensorHandle t);
 AtenTensorHandle softmax_flash_attention_cpu(AtenTensorHandle q, AtenTensorHandle k,
                                              AtenTensorHandle v, bool causal);
 
+struct AttentionArgs;
+
+// The differentiable op flash_sigmoid::attention_extended of libflash_sigmoid_autograd, called
+// through the dispatcher so that autograd records it when a gradient is required; absent optional
+// tensors are passed as empty ones. Key lengths are not part of its schema: masks go in `keep`.
+AtenTensorHandle differentiable_attention(const AttentionArgs& a);
+
 // Calls an op by name through PyTorch's dispatcher; throws OpError (with the boxed kernel's
 // message when one of this library's ops failed).
 void call_dispatcher(const char* op, StableIValue* stack);

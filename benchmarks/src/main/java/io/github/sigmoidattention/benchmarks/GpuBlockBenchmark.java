@@ -301,7 +301,7 @@ public final class GpuBlockBenchmark {
      * would), then one read of an element of {@code anchor}, which waits for every launched kernel
      * (the copy is queued behind them on the same stream).
      */
-    private static double perCall(NDArray anchor, int calls, Supplier<Object> call) {
+    static double perCall(NDArray anchor, int calls, Supplier<Object> call) {
         long start = System.nanoTime();
         for (int i = 0; i < calls; i++) {
             try (NDManager scope = anchor.getManager().newSubManager()) {
@@ -354,7 +354,7 @@ public final class GpuBlockBenchmark {
         return result;
     }
 
-    private static String gpuName() {
+    static String gpuName() {
         Supplier<String> unknown = () -> "a GPU";
         try {
             Process p =

@@ -14,10 +14,12 @@ import ai.djl.ndarray.NDList;
  * {@code flash_sigmoid::*} for TorchScript and Python (docs/native-op.md).
  *
  * <p>Bad arguments throw {@link IllegalArgumentException} naming the argument and the values seen;
- * other native failures throw {@link ai.djl.engine.EngineException}. The op has no autograd in DJL:
- * {@link #backward} computes the gradients, and inside a {@link ai.djl.training.GradientCollector}
- * {@link #forward(AttentionCall)} refuses inputs that are part of the recorded graph ({@link
+ * other native failures throw {@link ai.djl.engine.EngineException}. {@link
+ * #forward(AttentionCall)} is not recorded by autograd: inside a {@link
+ * ai.djl.training.GradientCollector} it refuses inputs that are part of the recorded graph ({@link
  * IllegalStateException}) instead of returning an output whose gradient would silently be zero.
+ * {@link #attention} is the differentiable form (with the autograd library), and {@link #backward}
+ * computes gradients directly.
  */
 public final class FlashSigmoid {
 
@@ -37,13 +39,13 @@ public final class FlashSigmoid {
         for (int i = 0; i < inputs.length; i++) {
             if (PtArrays.isRecordingGradient(inputs[i])) {
                 throw new IllegalStateException(
-                        "FlashSigmoid.forward has no autograd in DJL, but "
+                        "FlashSigmoid.forward is not recorded by autograd, but "
                                 + names[i]
                                 + " is part of the graph a GradientCollector records, so its"
-                                + " gradient would silently be zero; compute gradients with"
-                                + " FlashSigmoid.backward, or train through SigmoidAttention or"
-                                + " SigmoidMultiHeadAttention, which differentiate the reference"
-                                + " kernel");
+                                + " gradient would silently be zero; use FlashSigmoid.attention"
+                                + " (differentiable, with the autograd library), compute gradients"
+                                + " with FlashSigmoid.backward, or train through"
+                                + " SigmoidMultiHeadAttention");
             }
         }
         long out =
@@ -66,6 +68,36 @@ public final class FlashSigmoid {
     public static NDArray forward(
             NDArray q, NDArray k, NDArray v, float scale, float bias, boolean causal) {
         return forward(AttentionCall.of(q, k, v, scale, bias, causal));
+    }
+
+    /**
+     * Computes sigmoid attention as a differentiable operation: inside a {@link
+     * ai.djl.training.GradientCollector}, autograd records the op, and its backward runs the fused
+     * backward kernels, giving gradients to q, k, v and the per-head bias. Needs the autograd
+     * library ({@link FlashSigmoidLibrary#isAutogradAvailable()}); masks go in {@code keep} (the
+     * call takes no key lengths).
+     *
+     * @param call the inputs and options, without key lengths
+     * @return the output (B, Tq, H, D) in the type of q
+     * @throws IllegalStateException if the autograd library is not loaded
+     */
+    public static NDArray attention(AttentionCall call) {
+        FlashSigmoidLibrary.requireAvailable();
+        requireFinite(call);
+        if (!FlashSigmoidLibrary.isAutogradAvailable()) {
+            throw new IllegalStateException(
+                    "FlashSigmoid.attention needs the autograd library: "
+                            + FlashSigmoidLibrary.getAutogradUnavailableReason());
+        }
+        if (call.keyLengths() != null) {
+            throw new IllegalArgumentException(
+                    "keyLengths: FlashSigmoid.attention takes masks through keep, got key lengths "
+                            + call.keyLengths().getShape());
+        }
+        long out =
+                FlashSigmoidNative.attention(
+                        handles(call), (float) call.scale(), (float) call.bias(), call.causal());
+        return PtArrays.wrap(call.query(), out);
     }
 
     /**

@@ -54,6 +54,36 @@ public final class FlashSigmoidLibrary {
         static final int[] DIMS = isAvailable() ? FlashSigmoidNative.cudaHeadDims() : new int[0];
     }
 
+    /**
+     * Returns whether the differentiable op (libflash_sigmoid_autograd.so, built against the
+     * libtorch of this process) is loaded, so that {@link FlashSigmoid#attention} records its fused
+     * backward in autograd's graph; the first call loads it (see {@link AutogradLibrary}).
+     *
+     * @return true if the fused kernels can be trained through
+     */
+    public static boolean isAutogradAvailable() {
+        return AutogradLibrary.status().loaded();
+    }
+
+    /**
+     * Returns why the differentiable op is unavailable.
+     *
+     * @return the reason, or null when it is available
+     */
+    public static String getAutogradUnavailableReason() {
+        return AutogradLibrary.status().problem;
+    }
+
+    /**
+     * Returns the file the differentiable op was loaded from.
+     *
+     * @return the path, or null when it is not loaded
+     */
+    public static Path getAutogradLibraryPath() {
+        NativeLibrary.Status status = AutogradLibrary.status();
+        return status.loaded() ? status.path : null;
+    }
+
     /** Throws {@link IllegalStateException} with the reason when the library is unavailable. */
     static void requireAvailable() {
         NativeLibrary.Status status = NativeLibrary.status();

@@ -26,6 +26,12 @@ final class FlashSigmoidNative {
      */
     static native long forward(long[] tensors, float scale, float bias, boolean causal);
 
+    /**
+     * The differentiable op of libflash_sigmoid_autograd through PyTorch's dispatcher: autograd
+     * records it when an input requires a gradient. keyLengths must be 0.
+     */
+    static native long attention(long[] tensors, float scale, float bias, boolean causal);
+
     /** The backward: handles of dq, dk, dv and the head-bias gradient. */
     static native long[] backward(
             long gradOut, long[] tensors, float scale, float bias, boolean causal);

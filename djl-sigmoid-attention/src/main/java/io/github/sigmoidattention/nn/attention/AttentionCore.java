@@ -1,12 +1,14 @@
 package io.github.sigmoidattention.nn.attention;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import io.github.sigmoidattention.ops.AttentionCall;
-import java.util.concurrent.atomic.AtomicBoolean;
+import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,15 +21,14 @@ final class AttentionCore {
 
     private static final Logger logger = LoggerFactory.getLogger(SigmoidMultiHeadAttention.class);
 
-    /** GPU training on the reference kernel is said once per process, not once per layer. */
-    private static final AtomicBoolean GPU_TRAINING_NOTICE = new AtomicBoolean();
+    /** Each training path and its reason is logged once per process, not once per layer. */
+    private static final Set<String> TRAINING_PATHS_LOGGED = ConcurrentHashMap.newKeySet();
 
     private final AttentionOptions options;
     private final int headDim;
     private final double[] alibiSlopes;
     private final HeadBias headBias;
     private final Dropout weightDropout;
-    private boolean trainingNoticeLogged;
 
     AttentionCore(
             AttentionOptions options,
@@ -74,34 +75,45 @@ final class AttentionCore {
                         .withKeep(keep)
                         .withKeyLengths(keyLengths);
         if (useFusedKernel(call, training)) {
-            return FusedSigmoidAttention.attend(call, options.getComputeType());
+            return training
+                    ? FusedSigmoidAttention.attendDifferentiable(call, options.getComputeType())
+                    : FusedSigmoidAttention.attend(call, options.getComputeType());
         }
         return ReferenceSigmoidAttention.attend(
                 call, w -> dropWeights(parameterStore, w, training));
     }
 
     /**
-     * AUTO and FUSED run the fused kernel in inference. Training runs the reference kernel, because
-     * DJL offers no way to attach the native backward to its autograd; FUSED refuses a call it
-     * cannot run rather than silently running something else.
+     * AUTO runs the fused kernels whenever they can run the call: in inference the op, in training
+     * the differentiable op of the autograd library (whose backward is the fused one); otherwise
+     * the reference kernel. FUSED refuses a call they cannot run rather than silently running
+     * something else. Which training path a process takes, and why, is logged once.
      */
     private boolean useFusedKernel(AttentionCall call, boolean training) {
         AttentionKernel kernel = options.getKernel();
+        DataType computeType = options.getComputeType();
         if (!training) {
-            return FusedSigmoidAttention.selected(kernel, call, options.getComputeType());
+            return FusedSigmoidAttention.selected(kernel, call, computeType);
         }
-        boolean gpu = Device.Type.GPU.equals(call.query().getDevice().getDeviceType());
-        boolean noticed =
-                kernel == AttentionKernel.FUSED || (gpu && kernel == AttentionKernel.AUTO);
-        if (noticed && (gpu ? !GPU_TRAINING_NOTICE.getAndSet(true) : !trainingNoticeLogged)) {
-            trainingNoticeLogged = true;
-            logger.info(
-                    "{}: training runs the reference kernel (on {}), whose gradients DJL's autograd"
-                            + " computes; inference runs the fused kernel",
-                    kernel,
-                    call.query().getDevice());
+        if (kernel == AttentionKernel.REFERENCE) {
+            return false;
         }
-        return false;
+        String unsupported =
+                FusedSigmoidAttention.unsupportedInTraining(
+                        call, computeType, options.getAttentionDropout());
+        if (unsupported != null && kernel == AttentionKernel.FUSED) {
+            throw new UnsupportedOperationException(
+                    "AttentionKernel.FUSED cannot train this call: " + unsupported);
+        }
+        String path =
+                unsupported == null
+                        ? "training runs the fused kernels through "
+                                + FlashSigmoidLibrary.getAutogradLibraryPath()
+                        : "training runs the reference kernel: " + unsupported;
+        if (TRAINING_PATHS_LOGGED.add(path)) {
+            logger.info("{} on {}", path, call.query().getDevice());
+        }
+        return unsupported == null;
     }
 
     private NDArray dropWeights(ParameterStore parameterStore, NDArray weights, boolean training) {

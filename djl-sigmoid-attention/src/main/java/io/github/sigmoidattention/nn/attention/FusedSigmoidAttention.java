@@ -9,11 +9,12 @@ import io.github.sigmoidattention.ops.FlashSigmoid;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
 import io.github.sigmoidattention.ops.PtArrays;
 import java.util.Arrays;
+import java.util.function.Function;
 
 /**
  * The attention core on the native FlashSigmoid op of cuda-ops, on the CPU or a CUDA device: the
- * same function as {@link ReferenceSigmoidAttention}, tiled and fused, with no (T × F) matrix. It
- * has no autograd in DJL, so the block uses it only where no gradient is needed.
+ * same function as {@link ReferenceSigmoidAttention}, tiled and fused, with no (T × F) matrix. In
+ * training it runs through the differentiable op of the autograd library when that is loaded.
  */
 final class FusedSigmoidAttention {
 
@@ -27,6 +28,44 @@ final class FusedSigmoidAttention {
      * @return the reason, or null
      */
     static String unsupported(AttentionCall call, DataType computeType) {
+        String kernelProblem = unsupportedByKernels(call, computeType);
+        if (kernelProblem != null) {
+            return kernelProblem;
+        }
+        if (PtArrays.isRecordingGradient(call.query(), call.key(), call.value(), call.headBias())) {
+            return "the inputs are part of the graph a GradientCollector records (inference with"
+                    + " training = false), and the block records the fused op only in training";
+        }
+        return null;
+    }
+
+    /**
+     * Returns why the fused kernels cannot train this call, or null if they can: through the
+     * differentiable op of the autograd library, without attention dropout.
+     *
+     * @param call the call
+     * @param computeType the type to compute in, or null for the inputs' type
+     * @param dropout the attention dropout rate
+     * @return the reason, or null
+     */
+    static String unsupportedInTraining(AttentionCall call, DataType computeType, float dropout) {
+        String kernelProblem = unsupportedByKernels(call, computeType);
+        if (kernelProblem != null) {
+            return kernelProblem;
+        }
+        if (!FlashSigmoidLibrary.isAutogradAvailable()) {
+            return "the fused backward needs the autograd library: "
+                    + FlashSigmoidLibrary.getAutogradUnavailableReason();
+        }
+        if (dropout > 0) {
+            return "attention dropout ("
+                    + dropout
+                    + ") acts on the weights, which the fused kernels never hold";
+        }
+        return null;
+    }
+
+    private static String unsupportedByKernels(AttentionCall call, DataType computeType) {
         NDArray q = call.query();
         if (!(q instanceof PtNDArray)) {
             return "it runs on DJL's PyTorch engine, not "
@@ -65,10 +104,6 @@ final class FusedSigmoidAttention {
                 && compute != DataType.BFLOAT16) {
             return "it computes float32, float16 and bfloat16 inputs, not " + compute;
         }
-        if (PtArrays.isRecordingGradient(q, call.key(), call.value(), call.headBias())) {
-            return "the inputs are part of the graph a GradientCollector records, and the fused op"
-                    + " has no autograd in DJL";
-        }
         return null;
     }
 
@@ -103,24 +138,51 @@ final class FusedSigmoidAttention {
      * @return the output, (B, T, H, D), in the data type of the query
      */
     static NDArray attend(AttentionCall call, DataType computeType) {
+        return run(call, computeType, FlashSigmoid::forward);
+    }
+
+    /**
+     * Computes the attention core as {@link #attend} does, through the differentiable op: autograd
+     * records it (and the casts to the compute type), and its backward runs the fused backward
+     * kernels. The key lengths are dropped: the mask in {@code keep} hides the same keys.
+     *
+     * @param call the inputs
+     * @param computeType the type to compute in, or null for the inputs' type
+     * @return the output, (B, T, H, D), in the data type of the query
+     */
+    static NDArray attendDifferentiable(AttentionCall call, DataType computeType) {
+        return run(call.withKeyLengths(null), computeType, FlashSigmoid::attention);
+    }
+
+    private static NDArray run(
+            AttentionCall call, DataType computeType, Function<AttentionCall, NDArray> op) {
         AttentionCall typed =
                 call.withHeadBias(as(call.headBias(), DataType.FLOAT32))
                         .withAlibiSlopes(as(call.alibiSlopes(), DataType.FLOAT32))
                         .withKeep(as(call.keep(), DataType.BOOLEAN));
         DataType input = PtArrays.dataType(call.query());
         if (computeType == null || computeType == input) {
-            return FlashSigmoid.forward(typed);
+            return op.apply(typed);
         }
         NDArray out =
-                FlashSigmoid.forward(
+                op.apply(
                         typed.withInputs(
-                                PtArrays.toDataType(call.query(), computeType),
-                                PtArrays.toDataType(call.key(), computeType),
-                                PtArrays.toDataType(call.value(), computeType)));
-        return PtArrays.toDataType(out, input);
+                                cast(call.query(), computeType),
+                                cast(call.key(), computeType),
+                                cast(call.value(), computeType)));
+        return cast(out, input);
+    }
+
+    /** PyTorch's conversion: autograd records it, and it takes bfloat16, which DJL aborts on. */
+    private static NDArray cast(NDArray x, DataType type) {
+        return PtArrays.dataType(x) == type ? x : PtArrays.toDataType(x, type);
     }
 
     private static NDArray as(NDArray x, DataType type) {
-        return x == null ? null : x.toType(type, false);
+        if (x == null || x.getDataType() == type) {
+            return x;
+        }
+        // The boolean mask carries no gradient: DJL's conversion; the rest: recorded.
+        return type == DataType.BOOLEAN ? x.toType(type, false) : cast(x, type);
     }
 }

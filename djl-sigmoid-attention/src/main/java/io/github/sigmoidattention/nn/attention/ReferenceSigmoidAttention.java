@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import io.github.sigmoidattention.nn.util.Casts;
 import io.github.sigmoidattention.ops.AttentionCall;
 import java.util.function.UnaryOperator;
 
@@ -45,8 +46,8 @@ final class ReferenceSigmoidAttention {
         NDManager manager = q.getManager();
 
         NDArray zero = manager.zeros(new Shape(), type);
-        NDArray key = call.key().toType(type, false);
-        NDArray value = call.value().toType(type, false);
+        NDArray key = Casts.to(call.key(), type);
+        NDArray value = Casts.to(call.value(), type);
         NDArray keep = call.keep();
         if (keep != null && keep.getShape().get(1) == 1 && keep.getShape().get(2) == 1) {
             // A key-padding mask (B or 1, 1, 1, F): padded keys' rows of k and v become 0.
@@ -56,7 +57,7 @@ final class ReferenceSigmoidAttention {
             value = NDArrays.where(keyKept, value, zero);
         }
         // Group the r query heads that share a key head: (B, G, r·T, D) against (B, G, D, F).
-        NDArray qg = q.toType(type, false).mul(call.scale()).transpose(0, 2, 1, 3);
+        NDArray qg = Casts.to(q, type).mul(call.scale()).transpose(0, 2, 1, 3);
         qg = qg.reshape(b, g, r * t, d);
         NDArray kg = key.transpose(0, 2, 3, 1);
         NDArray vg = value.transpose(0, 2, 1, 3);
@@ -64,7 +65,7 @@ final class ReferenceSigmoidAttention {
 
         scores = scores.add(call.bias());
         if (call.headBias() != null) {
-            scores = scores.add(call.headBias().toType(type, false).reshape(1, h, 1, 1));
+            scores = scores.add(Casts.to(call.headBias(), type).reshape(1, h, 1, 1));
         }
         if (call.alibiSlopes() != null) {
             scores = scores.add(Positions.alibiOffsets(call.alibiSlopes(), t, f, type));
@@ -82,7 +83,7 @@ final class ReferenceSigmoidAttention {
         weights = weightDropout.apply(weights);
 
         NDArray out = weights.reshape(b, g, r * t, f).matMul(vg);
-        return out.reshape(b, h, t, d).transpose(0, 2, 1, 3).toType(outType, false);
+        return Casts.to(out.reshape(b, h, t, d).transpose(0, 2, 1, 3), outType);
     }
 
     /** Float64 stays float64 (for gradient checks); everything else computes in float32. */

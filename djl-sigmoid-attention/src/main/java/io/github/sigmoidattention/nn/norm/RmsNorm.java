@@ -2,6 +2,7 @@ package io.github.sigmoidattention.nn.norm;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import io.github.sigmoidattention.nn.util.Casts;
 
 /**
  * Root-mean-square normalisation over the last axis with a learned per-channel gain: {@code y = x /
@@ -48,9 +49,9 @@ public final class RmsNorm extends ChannelGainBlock {
      */
     public static NDArray rmsNorm(NDArray x, NDArray gamma, float epsilon) {
         DataType dataType = x.getDataType();
-        NDArray xs = dataType == DataType.FLOAT16 ? x.toType(DataType.FLOAT32, false) : x;
+        NDArray xs = dataType == DataType.FLOAT16 ? Casts.to(x, DataType.FLOAT32) : x;
         NDArray meanSquare = xs.square().mean(new int[] {-1}, true);
-        NDArray normalised = xs.div(meanSquare.add(epsilon).sqrt()).toType(dataType, false);
+        NDArray normalised = Casts.to(xs.div(meanSquare.add(epsilon).sqrt()), dataType);
         return normalised.mul(gamma);
     }
 

@@ -98,9 +98,15 @@ class BlockFuzzTest {
                             [r.nextInt(3)];
         }
         DataType type = r.nextInt(4) == 0 ? DataType.FLOAT16 : DataType.FLOAT32;
+        boolean training = r.nextInt(3) == 0;
+        if (training
+                && c.kernel == AttentionKernel.FUSED
+                && !FlashSigmoidLibrary.isAutogradAvailable()) {
+            // FUSED refuses training without the autograd library (FusedSigmoidAttentionTest).
+            c.kernel = AttentionKernel.AUTO;
+        }
         SigmoidMultiHeadAttention block = c.block(m, type);
         c.drawInputs();
-        boolean training = r.nextInt(3) == 0;
         where += " " + c + " " + type + (training ? " training" : "");
         int hostile = r.nextInt(3) == 0 ? r.nextInt(8) : -1;
         if (hostile < 0) {

@@ -2,6 +2,7 @@ package io.github.sigmoidattention.nn.attention;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
@@ -101,16 +102,22 @@ class FusedSigmoidAttentionTest {
         assertTrue(largestShift > 1e-4, "bfloat16 compute left every output at float32's");
     }
 
-    /** AUTO runs the fused kernel in inference and the reference kernel in training. */
+    /**
+     * AUTO runs the fused kernel in inference; in training the reference kernel, unless the
+     * autograd library is loaded (then the differentiable fused op). FUSED in training without that
+     * library refuses, naming it.
+     */
     @Test
-    void autoPicksFusedForInferenceAndReferenceForTraining() {
+    void autoPicksFusedForInferenceAndTrainingFollowsTheAutogradLibrary() {
         long seed = System.nanoTime();
-        double[][] results = new double[3][];
+        boolean autograd = FlashSigmoidLibrary.isAutogradAvailable();
         double[] inferenceFused = null;
-        AttentionKernel[] kernels = {
-            AttentionKernel.AUTO, AttentionKernel.FUSED, AttentionKernel.REFERENCE
-        };
+        double[] inferenceReference = null;
         for (boolean train : new boolean[] {false, true}) {
+            double[][] results = new double[3][];
+            AttentionKernel[] kernels = {
+                AttentionKernel.AUTO, AttentionKernel.FUSED, AttentionKernel.REFERENCE
+            };
             for (int i = 0; i < 3; i++) {
                 // Long enough that the two kernels' float32 rounding cannot coincide everywhere.
                 AttentionCase c = AttentionCase.plain(seed, 4, 2, 16, 2, 40);
@@ -119,16 +126,30 @@ class FusedSigmoidAttentionTest {
                 c.kernel = kernels[i];
                 try (NDManager manager = NDManager.newBaseManager()) {
                     c.drawInputs();
+                    if (train && !autograd && kernels[i] == AttentionKernel.FUSED) {
+                        UnsupportedOperationException e =
+                                assertThrows(
+                                        UnsupportedOperationException.class,
+                                        () -> run(c, manager, DataType.FLOAT32, true));
+                        assertTrue(e.getMessage().contains("autograd library"), e.getMessage());
+                        continue;
+                    }
                     results[i] = run(c, manager, DataType.FLOAT32, train);
                 }
             }
-            assertArrayEquals(results[train ? 2 : 1], results[0], "AUTO, training=" + train);
             if (!train) {
+                assertArrayEquals(results[1], results[0], "AUTO in inference runs FUSED");
                 inferenceFused = results[1];
+                inferenceReference = results[2];
+            } else if (!autograd) {
+                assertArrayEquals(results[2], results[0], "AUTO in training runs REFERENCE");
+            } else {
+                assertArrayEquals(results[1], results[0], "AUTO in training runs FUSED");
+                assertTrue(TestArrays.relativeError(results[0], results[2]) < 1e-5);
             }
         }
         // The two kernels round differently, so the comparisons above tell them apart.
-        assertTrue(TestArrays.relativeError(inferenceFused, results[2]) > 0);
+        assertTrue(TestArrays.relativeError(inferenceFused, inferenceReference) > 0);
     }
 
     /**

@@ -12,8 +12,10 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import io.github.sigmoidattention.testing.AttentionCase;
+import io.github.sigmoidattention.testing.BlockGradients;
 import io.github.sigmoidattention.testing.TestArrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -161,6 +163,26 @@ class GradientTest {
         Set<String> kinds = new HashSet<>();
         for (int i = 0; i < 6; i++) {
             checkCase(AttentionCase.random(base + i), kinds);
+        }
+    }
+
+    /**
+     * float16 blocks compute attention and RMSNorm in float32 and convert back: the gradients flow
+     * through those conversions (DJL's own toType would stop them), close to float32's.
+     */
+    @Test
+    void float16TrainingGradientsFollowFloat32() {
+        long base = System.nanoTime();
+        for (int n = 0; n < 6; n++) {
+            AttentionCase c = AttentionCase.random(base + n);
+            c.options.qkNorm = QkNorm.RMS_NORM;
+            c.kernel = AttentionKernel.REFERENCE;
+            try (NDManager m = NDManager.newBaseManager()) {
+                c.drawInputs();
+                List<double[]> exact = BlockGradients.of(c, m, DataType.FLOAT32);
+                List<double[]> half = BlockGradients.of(c, m, DataType.FLOAT16);
+                BlockGradients.assertClose(exact, half, 5e-2, c + " float16");
+            }
         }
     }
 }

@@ -1,0 +1,70 @@
+package io.github.sigmoidattention.testing;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Parameter;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.Pair;
+import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * One training step of a case's block: its output, the input's gradient and every parameter's
+ * gradient, for comparing kernels, data types and devices on the same parameters and inputs.
+ */
+public final class BlockGradients {
+
+    private BlockGradients() {}
+
+    /**
+     * Runs the case's block (built in {@code type} on {@code m}'s device) in training mode and
+     * back-propagates a weighted sum of its output (weights from the case's seed).
+     *
+     * @return the output (real rows), the input's gradient, then each parameter's gradient
+     */
+    public static List<double[]> of(AttentionCase c, NDManager m, DataType type) {
+        SigmoidMultiHeadAttention block = c.block(m, type);
+        NDList inputs = c.inputs(m, type);
+        NDArray x = inputs.head();
+        x.setRequiresGradient(true);
+        List<double[]> result = new ArrayList<>();
+        try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+            NDArray out =
+                    block.forward(new ParameterStore(m, false), inputs, true, c.forwardParams())
+                            .head();
+            Random random = new Random(c.seed);
+            double[] w = new double[Math.toIntExact(out.getShape().size())];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = random.nextDouble() * 2 - 1;
+            }
+            gc.backward(out.mul(m.create(w, out.getShape()).toType(type, false)).sum());
+            result.add(c.realRows(TestArrays.values(out)));
+        }
+        result.add(TestArrays.values(x.getGradient()));
+        for (Pair<String, Parameter> p : block.getParameters()) {
+            result.add(TestArrays.values(p.getValue().getArray().getGradient()));
+        }
+        return result;
+    }
+
+    /** Asserts every entry of {@link #of} within a relative (max-norm) tolerance. */
+    public static void assertClose(
+            List<double[]> expected, List<double[]> actual, double tolerance, String what) {
+        assertEquals(expected.size(), actual.size(), what);
+        for (int i = 0; i < expected.size(); i++) {
+            double error = TestArrays.relativeError(actual.get(i), expected.get(i));
+            assertTrue(
+                    error < tolerance,
+                    what + (i == 0 ? ": output" : ": gradient " + i) + " relative error " + error);
+        }
+    }
+}
