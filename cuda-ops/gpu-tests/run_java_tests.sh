@@ -8,14 +8,17 @@
 #      and libflash_sigmoid_autograd (the differentiable op) against the same torch;
 #   3. runs the tests with the JUnit console launcher and prints Surefire-style counts;
 #   4. --bench: GpuBlockBenchmark and GpuTrainingBenchmark, writing their sections into
-#      $OUT/BENCHMARKS.md.
+#      $OUT/BENCHMARKS.md;
+#   5. --run "CLASS ARGS" (repeatable): any program of the bundle, e.g.
+#      --run "io.github.sigmoidattention.examples.FineTuneComparison --device gpu(0) --compute-type bf16".
 #
 #   cuda-ops/gpu-tests/run_java_tests.sh [--bundle .gpu-bundle] [--djl-src TAR] [--bench] [--no-tests]
 #                                        [--bench-args "..."] [--training-bench-args "..."]
-#                                        [--work /tmp/fs-java]
+#                                        [--run "CLASS ARGS"] [--work /tmp/fs-java]
 # Exit status 1 if a test failed or errored, or the benchmark failed.
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+runs=()
 bundle="$repo/.gpu-bundle" djl_src="" bench=0 tests=1 bench_args="" training_bench_args="" work="/tmp/fs-java"
 out="${OUT:-/tmp/fs-gpu}"
 while [ $# -gt 0 ]; do
@@ -26,8 +29,9 @@ while [ $# -gt 0 ]; do
     --no-tests) tests=0; shift ;;
     --bench-args) bench_args="$2"; shift 2 ;;
     --training-bench-args) training_bench_args="$2"; shift 2 ;;
+    --run) runs+=("$2"); shift 2 ;;
     --work) work="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)"; exit 2 ;;
   esac
 done
@@ -125,4 +129,9 @@ if [ $bench -eq 1 ]; then
      --out "$out/BENCHMARKS.md" $training_bench_args) 2>&1 | tee "$out/java-training-bench.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
 fi
+# 5. --run "CLASS ARGS": any program of the bundle, from the repository root.
+for program in "${runs[@]}"; do
+  # shellcheck disable=SC2086
+  (cd "$repo" && "${java[@]}" $program) || failed=1
+done
 exit $failed

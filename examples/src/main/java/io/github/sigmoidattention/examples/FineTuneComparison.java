@@ -6,6 +6,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.EasyTrain;
@@ -211,7 +212,7 @@ public final class FineTuneComparison {
         try (Model model = Model.newInstance(MODEL_NAME, device);
                 NDManager manager = NDManager.newBaseManager(device)) {
             Engine.getEngine("PyTorch").setRandomSeed(flags.seed);
-            model.setBlock(new CharLanguageModel(config));
+            model.setBlock(new CharLanguageModel(config, flags.computeType));
             List<NDList[]> validation = new ArrayList<>();
             for (int i = 0; i < flags.validationBatches; i++) {
                 validation.add(
@@ -358,6 +359,7 @@ public final class FineTuneComparison {
         int sampleLength = 200;
         float learningRate = 3e-3f;
         String device = "cpu";
+        DataType computeType;
         Path out = Paths.get("target", "finetune");
         List<AttentionVariant> variants = Arrays.asList(AttentionVariant.values());
         boolean report;
@@ -392,6 +394,7 @@ public final class FineTuneComparison {
                     case "--sample-length" -> f.sampleLength = Integer.parseInt(value);
                     case "--lr" -> f.learningRate = Float.parseFloat(value);
                     case "--device" -> f.device = value;
+                    case "--compute-type" -> f.computeType = computeType(value);
                     case "--out" -> f.out = Paths.get(value);
                     case "--report" -> {
                         f.report = true;
@@ -410,10 +413,21 @@ public final class FineTuneComparison {
                                             + name
                                             + " (known: --steps --eval-every --batch --seq --embed"
                                             + " --heads --layers --seed --validation-batches --sample-length --lr"
-                                            + " --device --out --variants --report)");
+                                            + " --device --compute-type --out --variants --report)");
                 }
             }
             return f;
+        }
+
+        private static DataType computeType(String value) {
+            return switch (value) {
+                case "bf16", "bfloat16" -> DataType.BFLOAT16;
+                case "fp16", "float16" -> DataType.FLOAT16;
+                case "fp32", "float32" -> DataType.FLOAT32;
+                default ->
+                        throw new IllegalArgumentException(
+                                "--compute-type: expected bf16, fp16 or fp32, got " + value);
+            };
         }
 
         private static int positive(String name, String value) {
@@ -431,14 +445,16 @@ public final class FineTuneComparison {
         String describe() {
             return String.format(
                     Locale.ROOT,
-                    "%d layers, E=%d, H=%d, n=%d, batch %d, %d steps, Adam %.0e",
+                    "%d layers, E=%d, H=%d, n=%d, batch %d, %d steps, Adam %.0e%s",
                     layers,
                     embed,
                     heads,
                     seq,
                     batch,
                     steps,
-                    learningRate);
+                    learningRate,
+                    ("cpu".equals(device) ? "" : ", on " + device)
+                            + (computeType == null ? "" : ", sigmoid core in " + computeType));
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.github.sigmoidattention.examples.lm;
 
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import io.github.sigmoidattention.nn.attention.QkNorm;
@@ -51,9 +52,10 @@ public enum AttentionVariant {
      * @param embeddingSize E
      * @param headCount H
      * @param sequenceLength n
+     * @param computeType the sigmoid core's type (optComputeType), or null for the inputs' own
      * @return a block taking (B, T, E) (and, for softmax, the mask) to (B, T, E)
      */
-    Block attention(int embeddingSize, int headCount, int sequenceLength) {
+    Block attention(int embeddingSize, int headCount, int sequenceLength, DataType computeType) {
         if (this == SOFTMAX) {
             return ScaledDotProductAttentionBlock.builder()
                     .setEmbeddingSize(embeddingSize)
@@ -65,7 +67,8 @@ public enum AttentionVariant {
                 SigmoidMultiHeadAttention.builder()
                         .setEmbeddingSize(embeddingSize)
                         .setHeadCount(headCount)
-                        .optCausal(true);
+                        .optCausal(true)
+                        .optComputeType(computeType);
         switch (this) {
             case SIGMOID_QK_NORM:
                 builder.optBias(SigmoidBias.negLog(sequenceLength)).optQkNorm(QkNorm.LAYER_NORM);

@@ -57,6 +57,17 @@ public final class CharLanguageModel extends AbstractBlock {
      * @param config the sizes and the attention variant
      */
     public CharLanguageModel(LanguageModelConfig config) {
+        this(config, null);
+    }
+
+    /**
+     * Builds the model with the sigmoid attention's core computed in {@code computeType} (see
+     * {@code optComputeType}): a choice of the run, not saved with the model.
+     *
+     * @param config the sizes and the attention variant
+     * @param computeType the attention core's type, or null for the inputs' own
+     */
+    public CharLanguageModel(LanguageModelConfig config, DataType computeType) {
         super(VERSION);
         this.config = config;
         // A plain table looked up with PyTorch's embedding op: DJL's IdEmbedding temporarily
@@ -87,7 +98,8 @@ public final class CharLanguageModel extends AbstractBlock {
                                     .attention(
                                             config.embeddingSize(),
                                             config.headCount(),
-                                            config.sequenceLength()));
+                                            config.sequenceLength(),
+                                            computeType));
             layer.feedForwardNorm = addChildBlock("feedForwardNorm" + i, norm());
             layer.feedForward =
                     addChildBlock(
