@@ -5,7 +5,6 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
@@ -13,7 +12,6 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import ai.djl.training.ParameterStore;
 import io.github.sigmoidattention.examples.BenchmarkReport;
-import io.github.sigmoidattention.nn.attention.AttentionKernel;
 import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
 import io.github.sigmoidattention.ops.FlashSigmoid;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
@@ -176,7 +174,7 @@ public final class GpuBlockBenchmark {
                                 + "|---|---|---|---|---|%n"
                                 + "%s",
                         LocalDate.now(),
-                        gpuName(),
+                        GpuTiming.gpuName(),
                         ai.djl.engine.Engine.getDjlVersion(),
                         engine.getVersion(),
                         command,
@@ -196,27 +194,10 @@ public final class GpuBlockBenchmark {
     private static String blockRow(long b, long t, long e, int h, int rounds, int calls) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
             Shape shape = new Shape(b, t, e);
-            Block softmax =
-                    ScaledDotProductAttentionBlock.builder()
-                            .setEmbeddingSize((int) e)
-                            .setHeadCount(h)
-                            .optAttentionProbsDropoutProb(0)
-                            .build();
-            Block reference = sigmoid(e, h, AttentionKernel.REFERENCE);
-            Block fused = sigmoid(e, h, AttentionKernel.FUSED);
-            Block[] subjects = {softmax, reference, fused};
-            for (Block block : subjects) {
-                // DJL's softmax block initialises its projections in float32 whatever it is asked.
-                block.setInitializer(
-                        (mm, s, type) ->
-                                mm.randomNormal(0, (float) (1 / Math.sqrt(e)), s, DataType.FLOAT32)
-                                        .toType(DataType.FLOAT16, false),
-                        p -> true);
-                block.initialize(m, DataType.FLOAT16, shape);
-            }
+            Block[] subjects = GpuTiming.threeBlocks(m, e, h, shape);
             NDArray x = m.randomNormal(shape).toType(DataType.FLOAT16, false);
             ParameterStore ps = new ParameterStore(m, false);
-            SigmoidMultiHeadAttention sigmoid = (SigmoidMultiHeadAttention) fused;
+            SigmoidMultiHeadAttention sigmoid = (SigmoidMultiHeadAttention) subjects[2];
             Linear[] projections = {
                 sigmoid.getQueryProjection(),
                 sigmoid.getKeyProjection(),
@@ -236,22 +217,11 @@ public final class GpuBlockBenchmark {
                         }
                         return null;
                     });
-            List<List<Double>> times = new ArrayList<>();
-            for (int i = 0; i < subjectCalls.size(); i++) {
-                times.add(new ArrayList<>());
-            }
-            for (int round = -2; round < rounds; round++) {
-                for (int i = 0; i < subjectCalls.size(); i++) {
-                    double ms = perCall(x, calls, subjectCalls.get(i));
-                    if (round >= 0) {
-                        times.get(i).add(ms);
-                    }
-                }
-            }
-            double softmaxMs = BenchmarkReport.median(times.get(0));
-            double referenceMs = BenchmarkReport.median(times.get(1));
-            double fusedMs = BenchmarkReport.median(times.get(2));
-            double projectionsMs = BenchmarkReport.median(times.get(3));
+            double[] ms = GpuTiming.interleavedMedians(x, rounds, calls, subjectCalls);
+            double softmaxMs = ms[0];
+            double referenceMs = ms[1];
+            double fusedMs = ms[2];
+            double projectionsMs = ms[3];
             return String.format(
                     Locale.ROOT,
                     "| %d, %d, %d, %d | %.3f | %.3f | %.3f | %.3f | **%.2f×** | %.2f× |",
@@ -268,14 +238,6 @@ public final class GpuBlockBenchmark {
         }
     }
 
-    private static Block sigmoid(long e, int h, AttentionKernel kernel) {
-        return SigmoidMultiHeadAttention.builder()
-                .setEmbeddingSize((int) e)
-                .setHeadCount(h)
-                .optKernel(kernel)
-                .build();
-    }
-
     private static double opMillis(long b, long t, long h, long d, int rounds, int calls) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
             Shape shape = new Shape(b, t, h, d);
@@ -287,34 +249,14 @@ public final class GpuBlockBenchmark {
             List<Double> times = new ArrayList<>();
             for (int round = -2; round < rounds; round++) {
                 double ms =
-                        perCall(q, calls, () -> FlashSigmoid.forward(q, k, v, scale, bias, false));
+                        GpuTiming.perCall(
+                                q, calls, () -> FlashSigmoid.forward(q, k, v, scale, bias, false));
                 if (round >= 0) {
                     times.add(ms);
                 }
             }
             return BenchmarkReport.median(times);
         }
-    }
-
-    /**
-     * Milliseconds per call of {@code calls} calls, each call's arrays freed after it (as a server
-     * would), then one read of an element of {@code anchor}, which waits for every launched kernel
-     * (the copy is queued behind them on the same stream).
-     */
-    static double perCall(NDArray anchor, int calls, Supplier<Object> call) {
-        long start = System.nanoTime();
-        for (int i = 0; i < calls; i++) {
-            try (NDManager scope = anchor.getManager().newSubManager()) {
-                anchor.tempAttach(scope);
-                call.get();
-            }
-        }
-        NDIndex first = new NDIndex();
-        for (int i = 0; i < anchor.getShape().dimension(); i++) {
-            first.addIndices(0);
-        }
-        anchor.get(first).toType(DataType.FLOAT32, false).getFloat();
-        return (System.nanoTime() - start) / 1e6 / calls;
     }
 
     /** Runs op_from_python.py on the same shapes and reads its "B,T,H,D ms" lines. */
@@ -352,22 +294,5 @@ public final class GpuBlockBenchmark {
             throw new IOException("op_from_python.py failed: exit " + p.exitValue());
         }
         return result;
-    }
-
-    static String gpuName() {
-        Supplier<String> unknown = () -> "a GPU";
-        try {
-            Process p =
-                    new ProcessBuilder("nvidia-smi", "--query-gpu=name", "--format=csv,noheader")
-                            .start();
-            try (BufferedReader r =
-                    new BufferedReader(
-                            new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                String name = r.readLine();
-                return name == null ? unknown.get() : name.trim();
-            }
-        } catch (IOException e) {
-            return unknown.get();
-        }
     }
 }

@@ -12,8 +12,6 @@ import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import io.github.sigmoidattention.examples.BenchmarkReport;
-import io.github.sigmoidattention.nn.attention.AttentionKernel;
-import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
 import io.github.sigmoidattention.ops.FlashSigmoidLibrary;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -22,6 +20,7 @@ import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.Supplier;
 
 /**
  * One training step of the block on the GPU from Java, float16: forward in training mode and
@@ -96,7 +95,7 @@ public final class GpuTrainingBenchmark {
                                 + " sigmoid FUSED ms | **FUSED vs REFERENCE** | FUSED vs DJL softmax |%n"
                                 + "|---|---|---|---|---|---|%n%s",
                         LocalDate.now(),
-                        GpuBlockBenchmark.gpuName(),
+                        GpuTiming.gpuName(),
                         Engine.getDjlVersion(),
                         engine.getVersion(),
                         rounds,
@@ -110,55 +109,26 @@ public final class GpuTrainingBenchmark {
     private static String row(long b, long t, long e, int h, int rounds, int calls) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
             Shape shape = new Shape(b, t, e);
-            Block[] subjects = {
-                ScaledDotProductAttentionBlock.builder()
-                        .setEmbeddingSize((int) e)
-                        .setHeadCount(h)
-                        .optAttentionProbsDropoutProb(0)
-                        .build(),
-                sigmoid(e, h, AttentionKernel.REFERENCE),
-                sigmoid(e, h, AttentionKernel.FUSED)
-            };
-            for (Block block : subjects) {
-                // DJL's softmax block initialises its projections in float32 whatever it is asked.
-                block.setInitializer(
-                        (mm, s, type) ->
-                                mm.randomNormal(0, (float) (1 / Math.sqrt(e)), s, DataType.FLOAT32)
-                                        .toType(DataType.FLOAT16, false),
-                        p -> true);
-                block.initialize(m, DataType.FLOAT16, shape);
-            }
+            Block[] subjects = GpuTiming.threeBlocks(m, e, h, shape);
             NDArray x = m.randomNormal(shape).toType(DataType.FLOAT16, false);
             x.setRequiresGradient(true);
             ParameterStore ps = new ParameterStore(m, false);
-            List<List<Double>> times = new ArrayList<>();
-            for (int i = 0; i < subjects.length; i++) {
-                times.add(new ArrayList<>());
+            List<Supplier<Object>> steps = new ArrayList<>();
+            for (Block block : subjects) {
+                steps.add(
+                        () -> {
+                            try (GradientCollector gc =
+                                    Engine.getInstance().newGradientCollector()) {
+                                NDArray y = block.forward(ps, new NDList(x), true).head();
+                                gc.backward(y.sum());
+                            }
+                            return null;
+                        });
             }
-            for (int round = -2; round < rounds; round++) {
-                for (int i = 0; i < subjects.length; i++) {
-                    Block block = subjects[i];
-                    double ms =
-                            GpuBlockBenchmark.perCall(
-                                    x,
-                                    calls,
-                                    () -> {
-                                        try (GradientCollector gc =
-                                                Engine.getInstance().newGradientCollector()) {
-                                            NDArray y =
-                                                    block.forward(ps, new NDList(x), true).head();
-                                            gc.backward(y.sum());
-                                        }
-                                        return null;
-                                    });
-                    if (round >= 0) {
-                        times.get(i).add(ms);
-                    }
-                }
-            }
-            double softmax = BenchmarkReport.median(times.get(0));
-            double reference = BenchmarkReport.median(times.get(1));
-            double fused = BenchmarkReport.median(times.get(2));
+            double[] ms = GpuTiming.interleavedMedians(x, rounds, calls, steps);
+            double softmax = ms[0];
+            double reference = ms[1];
+            double fused = ms[2];
             return String.format(
                     Locale.ROOT,
                     "| %d, %d, %d, %d | %.3f | %.3f | %.3f | **%.2f×** | %.2f× |",
@@ -172,13 +142,5 @@ public final class GpuTrainingBenchmark {
                     reference / fused,
                     softmax / fused);
         }
-    }
-
-    private static Block sigmoid(long e, int h, AttentionKernel kernel) {
-        return SigmoidMultiHeadAttention.builder()
-                .setEmbeddingSize((int) e)
-                .setHeadCount(h)
-                .optKernel(kernel)
-                .build();
     }
 }
