@@ -77,7 +77,7 @@ autograd="$work/autograd-build/libflash_sigmoid_autograd.so"
 if [ ! -f "$autograd" ]; then
   start=$SECONDS
   cmake -S "$repo/cuda-ops/csrc" -B "$work/autograd-cmake" -DCMAKE_BUILD_TYPE=Release \
-    -DFS_CUDA=OFF -DFS_BUILD_JNI=OFF -DFS_TORCH_CMAKE_DIR="$torch_dir/share/cmake/Torch" \
+    -DFS_CUDA=OFF -DFS_BUILD_JNI=OFF -DFS_TORCH_FROM_PYTHON=ON \
     >"$work/autograd-cmake.log" 2>&1 || { tail -30 "$work/autograd-cmake.log"; exit 1; }
   cmake --build "$work/autograd-cmake" -j "$(nproc)" --target flash_sigmoid_autograd \
     >"$work/autograd-build.log" 2>&1 || { grep -m20 -i error "$work/autograd-build.log"; exit 1; }

@@ -67,4 +67,33 @@ public final class BlockGradients {
                     what + (i == 0 ? ": output" : ": gradient " + i) + " relative error " + error);
         }
     }
+
+    /**
+     * Asserts that {@code actual} is, entry by entry of {@link #of}, no less accurate against
+     * {@code exact} than {@code baseline} (the same computation in the same precision by another
+     * kernel): within {@code factor} times the baseline's relative error, or within {@code floor}.
+     * For comparisons in which the problem's own conditioning (cancellation in a summed gradient)
+     * sets the error, not the kernel.
+     */
+    public static void assertNoLessAccurate(
+            List<double[]> exact,
+            List<double[]> baseline,
+            List<double[]> actual,
+            double factor,
+            double floor,
+            String what) {
+        assertEquals(exact.size(), actual.size(), what);
+        for (int i = 0; i < exact.size(); i++) {
+            double error = TestArrays.relativeError(actual.get(i), exact.get(i));
+            double baselineError = TestArrays.relativeError(baseline.get(i), exact.get(i));
+            assertTrue(
+                    error < Math.max(floor, factor * baselineError),
+                    what
+                            + (i == 0 ? ": output" : ": gradient " + i)
+                            + " relative error "
+                            + error
+                            + ", the baseline's "
+                            + baselineError);
+        }
+    }
 }

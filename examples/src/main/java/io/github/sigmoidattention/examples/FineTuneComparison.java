@@ -183,12 +183,34 @@ public final class FineTuneComparison {
         List<Run> runs = new ArrayList<>();
         for (AttentionVariant variant : flags.variants) {
             runs.add(train(flags, corpus, variant));
+            // After every variant, so that a long run cut short keeps the variants it finished.
+            FineTuneOutputs.writeCsv(flags.out.resolve("losses.csv"), runs);
+            writeChart(flags, runs);
+            FineTuneOutputs.writeSamples(flags.out.resolve("samples.txt"), runs);
+            Files.writeString(
+                    flags.out.resolve("summary.md"), FineTuneOutputs.summary(flags, runs));
         }
-        FineTuneOutputs.writeCsv(flags.out.resolve("losses.csv"), runs);
-        LossChart.write(flags.out.resolve("losses.png"), runs, flags.steps);
-        FineTuneOutputs.writeSamples(flags.out.resolve("samples.txt"), runs);
-        Files.writeString(flags.out.resolve("summary.md"), FineTuneOutputs.summary(flags, runs));
         return runs;
+    }
+
+    private static void writeChart(Flags flags, List<Run> runs) throws IOException {
+        List<LossChart.Curve> curves = new ArrayList<>();
+        for (Run r : runs) {
+            curves.add(new LossChart.Curve(r.variant.label(), r.trainLoss, r.validationLoss));
+        }
+        Path png = flags.out.resolve("losses.png");
+        try {
+            LossChart.write(png, curves, flags.steps);
+        } catch (LinkageError e) {
+            // A Java runtime without the system's font libraries (the GPU machine) renders no text.
+            logger.warn(
+                    "cannot draw {} on this machine ({}); draw it from losses.csv elsewhere:"
+                            + " mvn -q exec:exec -Dexample.main={} -Dexample.args=\"losses.csv"
+                            + " losses.png\"",
+                    png,
+                    e.toString(),
+                    LossChart.class.getName());
+        }
     }
 
     private static Run train(Flags flags, CharCorpus corpus, AttentionVariant variant)
@@ -212,7 +234,7 @@ public final class FineTuneComparison {
         try (Model model = Model.newInstance(MODEL_NAME, device);
                 NDManager manager = NDManager.newBaseManager(device)) {
             Engine.getEngine("PyTorch").setRandomSeed(flags.seed);
-            model.setBlock(new CharLanguageModel(config, flags.computeType));
+            model.setBlock(new CharLanguageModel(config, flags.computeType, flags.dropout));
             List<NDList[]> validation = new ArrayList<>();
             for (int i = 0; i < flags.validationBatches; i++) {
                 validation.add(
@@ -235,8 +257,7 @@ public final class FineTuneComparison {
                             .optDevices(new Device[] {device})
                             .optOptimizer(
                                     Optimizer.adam()
-                                            .optLearningRateTracker(
-                                                    Tracker.fixed(flags.learningRate))
+                                            .optLearningRateTracker(flags.learningRateTracker())
                                             .build())
                             .addTrainingListeners(TrainingListener.Defaults.logging())
                             .addTrainingListeners(recorder);
@@ -257,11 +278,21 @@ public final class FineTuneComparison {
                 long nanos = 0;
                 for (int done = 0; done < flags.steps; ) {
                     int steps = Math.min(flags.evalEvery, flags.steps - done);
-                    ArrayDataset slice =
-                            windows(manager, ids, 0, split, steps * flags.batch, flags, data);
-                    long start = System.nanoTime();
-                    EasyTrain.fit(trainer, 1, slice, null); // one "epoch" per evaluation interval
-                    nanos += System.nanoTime() - start;
+                    try (NDManager sliceManager = manager.newSubManager()) {
+                        ArrayDataset slice =
+                                windows(
+                                        sliceManager,
+                                        ids,
+                                        0,
+                                        split,
+                                        steps * flags.batch,
+                                        flags,
+                                        data);
+                        long start = System.nanoTime();
+                        // One "epoch" per evaluation interval.
+                        EasyTrain.fit(trainer, 1, slice, null);
+                        nanos += System.nanoTime() - start;
+                    }
                     done += steps;
                     run.validationLoss.add(
                             new double[] {done, validationLoss(trainer, validation)});
@@ -336,11 +367,14 @@ public final class FineTuneComparison {
     private static double validationLoss(Trainer trainer, List<NDList[]> batches) {
         double sum = 0;
         for (NDList[] batch : batches) {
-            NDList logits = trainer.evaluate(batch[0]);
-            try (NDArray loss = trainer.getLoss().evaluate(batch[1], logits)) {
-                sum += loss.getFloat();
+            // Each forward's intermediates go to a scope closed after it (on a GPU they would
+            // otherwise stay until the model closes).
+            try (NDManager scope = NDManager.subManagerOf(batch[0].head())) {
+                batch[0].tempAttach(scope);
+                batch[1].tempAttach(scope);
+                NDList logits = trainer.evaluate(batch[0]);
+                sum += trainer.getLoss().evaluate(batch[1], logits).getFloat();
             }
-            logits.close();
         }
         return sum / batches.size();
     }
@@ -358,6 +392,8 @@ public final class FineTuneComparison {
         int validationBatches = 8;
         int sampleLength = 200;
         float learningRate = 3e-3f;
+        int warmup;
+        float dropout;
         String device = "cpu";
         DataType computeType;
         Path out = Paths.get("target", "finetune");
@@ -393,6 +429,8 @@ public final class FineTuneComparison {
                     case "--validation-batches" -> f.validationBatches = positive(name, value);
                     case "--sample-length" -> f.sampleLength = Integer.parseInt(value);
                     case "--lr" -> f.learningRate = Float.parseFloat(value);
+                    case "--warmup" -> f.warmup = nonNegative(name, value);
+                    case "--dropout" -> f.dropout = rate(name, value);
                     case "--device" -> f.device = value;
                     case "--compute-type" -> f.computeType = computeType(value);
                     case "--out" -> f.out = Paths.get(value);
@@ -413,7 +451,8 @@ public final class FineTuneComparison {
                                             + name
                                             + " (known: --steps --eval-every --batch --seq --embed"
                                             + " --heads --layers --seed --validation-batches --sample-length --lr"
-                                            + " --device --compute-type --out --variants --report)");
+                                            + " --warmup --dropout --device --compute-type --out"
+                                            + " --variants --report)");
                 }
             }
             return f;
@@ -428,6 +467,46 @@ public final class FineTuneComparison {
                         throw new IllegalArgumentException(
                                 "--compute-type: expected bf16, fp16 or fp32, got " + value);
             };
+        }
+
+        private static int nonNegative(String name, String value) {
+            int v = Integer.parseInt(value);
+            if (v < 0) {
+                throw new IllegalArgumentException(name + ": must be 0 or more, got " + v);
+            }
+            return v;
+        }
+
+        private static float rate(String name, String value) {
+            float v = Float.parseFloat(value);
+            if (!(v >= 0f && v < 1f)) {
+                throw new IllegalArgumentException(name + ": expected a rate in [0, 1), got " + v);
+            }
+            return v;
+        }
+
+        /**
+         * The learning rate: fixed, or with {@code --warmup} a linear warm-up over that many steps
+         * followed by a cosine decay to a tenth of {@code --lr} at the last step.
+         */
+        Tracker learningRateTracker() {
+            if (warmup == 0) {
+                return Tracker.fixed(learningRate);
+            }
+            if (warmup >= steps) {
+                throw new IllegalArgumentException(
+                        "--warmup: must be fewer than --steps (" + steps + "), got " + warmup);
+            }
+            return Tracker.warmUp()
+                    .optWarmUpBeginValue(learningRate / warmup)
+                    .optWarmUpSteps(warmup)
+                    .setMainTracker(
+                            Tracker.cosine()
+                                    .setBaseValue(learningRate)
+                                    .optFinalValue(learningRate / 10)
+                                    .setMaxUpdates(steps - warmup)
+                                    .build())
+                    .build();
         }
 
         private static int positive(String name, String value) {
@@ -459,7 +538,9 @@ public final class FineTuneComparison {
                     batch,
                     steps,
                     learningRate,
-                    ("cpu".equals(device) ? "" : ", on " + device)
+                    (warmup == 0 ? "" : " (" + warmup + " warm-up steps, cosine to a tenth)")
+                            + (dropout == 0f ? "" : ", dropout " + dropout)
+                            + ("cpu".equals(device) ? "" : ", on " + device)
                             + (computeType == null ? "" : ", sigmoid core in " + computeType));
         }
     }

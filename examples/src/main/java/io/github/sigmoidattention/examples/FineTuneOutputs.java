@@ -61,9 +61,7 @@ final class FineTuneOutputs {
                 .append(flags.describe())
                 .append('\n')
                 .append('\n')
-                .append("```\nmvn -q -DskipTests package exec:exec -Dexample.args=\"")
-                .append(String.join(" ", flags.commandLine))
-                .append("\"\n```\n\n")
+                .append(command(flags))
                 .append("Tiny Shakespeare, character level; final validation cross-entropy over ")
                 .append(flags.validationBatches * flags.batch)
                 .append(" held-out windows (nats per character; ln V = ")
@@ -73,7 +71,9 @@ final class FineTuneOutputs {
                 .append("`.\n\n")
                 .append("| attention | validation loss at step 0 | final validation loss | vs ")
                 .append(baseline.variant.label())
-                .append(" | training tokens/s |\n|---|---|---|---|---|\n");
+                .append(" | training tokens/s | tokens/s vs ")
+                .append(baseline.variant.label())
+                .append(" |\n|---|---|---|---|---|---|\n");
         for (FineTuneComparison.Run r : runs) {
             s.append("| ")
                     .append(r.variant.label())
@@ -92,9 +92,29 @@ final class FineTuneOutputs {
                                                     - 1)))
                     .append(" | ")
                     .append(String.format(Locale.ROOT, "%.0f", r.tokensPerSecond))
+                    .append(" | ")
+                    .append(
+                            String.format(
+                                    Locale.ROOT,
+                                    "%.2f×",
+                                    r.tokensPerSecond / baseline.tokensPerSecond))
                     .append(" |\n");
         }
         return s.toString();
+    }
+
+    /** The command that reproduces the run: Maven on the CPU, the GPU machine's script on a GPU. */
+    private static String command(FineTuneComparison.Flags flags) {
+        String args = String.join(" ", flags.commandLine);
+        if (flags.device.startsWith("gpu")) {
+            return "On the GPU machine, from the bundle of `cuda-ops/gpu-tests/make_java_bundle.sh`:\n\n"
+                    + "```\ncuda-ops/gpu-tests/run_java_tests.sh --no-tests --run \""
+                    + FineTuneComparison.class.getName()
+                    + " "
+                    + args
+                    + "\"\n```\n\n";
+        }
+        return "```\nmvn -q -DskipTests package exec:exec -Dexample.args=\"" + args + "\"\n```\n\n";
     }
 
     private static String fmt(double v) {

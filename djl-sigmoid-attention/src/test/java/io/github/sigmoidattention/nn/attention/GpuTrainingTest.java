@@ -93,7 +93,7 @@ class GpuTrainingTest {
 
     /**
      * On CPU tensors with the autograd library: FUSED in float32 against the reference kernel in
-     * float64.
+     * float64, and no less accurate than the reference kernel in float32.
      */
     @Test
     void cpuGradientsThroughTheFusedKernelsMatchTheFloat64Reference() {
@@ -104,11 +104,14 @@ class GpuTrainingTest {
                 c.drawInputs();
                 c.kernel = AttentionKernel.REFERENCE;
                 List<double[]> exact = BlockGradients.of(c, m, DataType.FLOAT64);
+                List<double[]> reference = BlockGradients.of(c, m, DataType.FLOAT32);
                 c.kernel = AttentionKernel.FUSED;
                 List<double[]> fused = BlockGradients.of(c, m, DataType.FLOAT32);
-                // float32 rounding against float64; degenerate cases (D = 1 under RMS QK-norm,
-                // whose gradient nearly vanishes) reach 2e-4 of the largest entry.
-                BlockGradients.assertClose(exact, fused, 1e-3, c + " CPU float32");
+                // float32 rounding against float64: within 1e-4 of the largest entry, or, where
+                // cancellation in a summed gradient sets the error (D = 1 under RMS QK-norm, a
+                // learned bias), no worse than the reference kernel in float32.
+                BlockGradients.assertNoLessAccurate(
+                        exact, reference, fused, 4, 1e-4, c + " CPU float32");
             }
         }
     }

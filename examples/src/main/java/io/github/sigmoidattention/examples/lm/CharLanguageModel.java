@@ -12,6 +12,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.nn.transformer.PointwiseFeedForwardBlock;
 import ai.djl.training.ParameterStore;
@@ -37,6 +38,7 @@ public final class CharLanguageModel extends AbstractBlock {
     private static final byte VERSION = 1;
 
     private final LanguageModelConfig config;
+    private final float dropout;
     private final Parameter tokenEmbedding;
     private final Parameter positionEmbedding;
     private final List<Layer> layers = new ArrayList<>();
@@ -68,8 +70,26 @@ public final class CharLanguageModel extends AbstractBlock {
      * @param computeType the attention core's type, or null for the inputs' own
      */
     public CharLanguageModel(LanguageModelConfig config, DataType computeType) {
+        this(config, computeType, 0f);
+    }
+
+    /**
+     * Builds the model with the attention core's type and a dropout rate for training, both choices
+     * of the run, not saved with the model.
+     *
+     * @param config the sizes and the attention variant
+     * @param computeType the attention core's type, or null for the inputs' own
+     * @param dropout the rate of dropout on the embeddings and on each residual branch in training
+     *     (not on the attention weights, which the fused kernels do not drop), in [0, 1)
+     */
+    public CharLanguageModel(LanguageModelConfig config, DataType computeType, float dropout) {
         super(VERSION);
+        if (!(dropout >= 0f && dropout < 1f)) {
+            throw new IllegalArgumentException(
+                    "dropout: expected a rate in [0, 1), got " + dropout);
+        }
         this.config = config;
+        this.dropout = dropout;
         // A plain table looked up with PyTorch's embedding op: DJL's IdEmbedding temporarily
         // re-attaches the shared table to a scope, which breaks concurrent predictors.
         tokenEmbedding =
@@ -248,22 +268,26 @@ public final class CharLanguageModel extends AbstractBlock {
         NDArray table = parameterStore.getValue(tokenEmbedding, ids.getDevice(), training);
         NDArray x = Embedding.embedding(ids, table, SparseFormat.DENSE).head();
         NDArray positions = parameterStore.getValue(positionEmbedding, ids.getDevice(), training);
-        x = x.add(positions.get("0:" + t));
+        x = drop(x.add(positions.get("0:" + t)), training);
         NDArray mask = config.variant().needsCausalMask() ? causalMask(ids) : null;
         for (Layer layer : layers) {
             NDArray normed =
                     layer.attentionNorm.forward(parameterStore, new NDList(x), training).head();
             NDList attentionInputs = mask == null ? new NDList(normed) : new NDList(normed, mask);
-            x = x.add(layer.attention.forward(parameterStore, attentionInputs, training).head());
+            NDArray attended =
+                    layer.attention.forward(parameterStore, attentionInputs, training).head();
+            x = x.add(drop(attended, training));
             normed = layer.feedForwardNorm.forward(parameterStore, new NDList(x), training).head();
-            x =
-                    x.add(
-                            layer.feedForward
-                                    .forward(parameterStore, new NDList(normed), training)
-                                    .head());
+            NDArray fed =
+                    layer.feedForward.forward(parameterStore, new NDList(normed), training).head();
+            x = x.add(drop(fed, training));
         }
         x = finalNorm.forward(parameterStore, new NDList(x), training).head();
         return output.forward(parameterStore, new NDList(x), training);
+    }
+
+    private NDArray drop(NDArray x, boolean training) {
+        return training && dropout > 0f ? Dropout.dropout(x, dropout, true).head() : x;
     }
 
     /** DJL's attention mask for causal self-attention: (B, T, T), 1 where key j <= query i. */

@@ -1,14 +1,19 @@
 package io.github.sigmoidattention.examples.lm;
 
-import io.github.sigmoidattention.examples.FineTuneComparison;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.geom.Rectangle2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import javax.imageio.ImageIO;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.JFreeChart;
@@ -20,10 +25,21 @@ import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
 
 /**
- * The loss curves of a {@link FineTuneComparison} as a PNG: validation loss and smoothed training
- * loss per variant, the whole run on the left and its last 40% zoomed on the right.
+ * The loss curves of a {@link io.github.sigmoidattention.examples.FineTuneComparison} as a PNG:
+ * validation loss and smoothed training loss per variant, the whole run on the left and its last
+ * 40% zoomed on the right. Its {@link #main} draws the chart of a run's {@code losses.csv}, for
+ * machines whose Java runtime cannot render text (no font libraries).
  */
 public final class LossChart {
+
+    /**
+     * One variant's losses.
+     *
+     * @param label the variant's name in the legend
+     * @param trainLoss the training loss of every step
+     * @param validationLoss (step, loss) pairs
+     */
+    public record Curve(String label, List<Double> trainLoss, List<double[]> validationLoss) {}
 
     private static final Color[] COLORS = {
         new Color(0x1f77b4),
@@ -44,16 +60,15 @@ public final class LossChart {
      * @param steps the number of training steps (the x range)
      * @throws IOException if the file cannot be written
      */
-    public static void write(Path file, List<FineTuneComparison.Run> runs, int steps)
-            throws IOException {
+    public static void write(Path file, List<Curve> runs, int steps) throws IOException {
         System.setProperty("java.awt.headless", "true");
         XYSeriesCollection data = new XYSeriesCollection();
-        for (FineTuneComparison.Run run : runs) {
-            XYSeries validation = new XYSeries(run.variant().label() + ": validation");
+        for (Curve run : runs) {
+            XYSeries validation = new XYSeries(run.label() + ": validation");
             for (double[] point : run.validationLoss()) {
                 validation.add(point[0], point[1]);
             }
-            XYSeries train = new XYSeries(run.variant().label() + ": training (moving average)");
+            XYSeries train = new XYSeries(run.label() + ": training (moving average)");
             double average = Double.NaN;
             List<Double> losses = run.trainLoss();
             for (int i = 0; i < losses.size(); i++) {
@@ -93,6 +108,60 @@ public final class LossChart {
         zoom.draw(g, new Rectangle2D.Double(1100, 0, 600, 650));
         g.dispose();
         ImageIO.write(image, "png", file.toFile());
+    }
+
+    /**
+     * Draws the chart of a {@code losses.csv} written by {@link
+     * io.github.sigmoidattention.examples.FineTuneComparison}.
+     *
+     * @param args the CSV, then the PNG to write
+     * @throws IOException if a file cannot be read or written
+     */
+    public static void main(String[] args) throws IOException {
+        if (args.length != 2) {
+            throw new IllegalArgumentException(
+                    "usage: LossChart LOSSES_CSV OUTPUT_PNG, got " + args.length + " arguments");
+        }
+        List<Curve> curves = readCsv(Paths.get(args[0]));
+        int steps = curves.stream().mapToInt(c -> c.trainLoss().size()).max().orElse(0);
+        write(Paths.get(args[1]), curves, steps);
+    }
+
+    /**
+     * Reads the curves of a {@code losses.csv} (variant, step, train_loss, validation_loss).
+     *
+     * @param csv the file
+     * @return one curve per variant, in the file's order
+     * @throws IOException if the file cannot be read or is not such a CSV
+     */
+    public static List<Curve> readCsv(Path csv) throws IOException {
+        Map<String, Curve> curves = new LinkedHashMap<>();
+        List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
+        if (lines.isEmpty() || !lines.get(0).equals("variant,step,train_loss,validation_loss")) {
+            throw new IOException(csv + " is not a losses.csv: its header is not variant,step,...");
+        }
+        for (int i = 1; i < lines.size(); i++) {
+            String[] cells = lines.get(i).split(",", -1);
+            if (cells.length != 4) {
+                throw new IOException(csv + " line " + (i + 1) + ": expected 4 cells");
+            }
+            Curve curve =
+                    curves.computeIfAbsent(
+                            cells[0],
+                            name ->
+                                    new Curve(
+                                            AttentionVariant.valueOf(name).label(),
+                                            new ArrayList<>(),
+                                            new ArrayList<>()));
+            int step = Integer.parseInt(cells[1]);
+            if (!cells[2].isEmpty()) {
+                curve.trainLoss().add(Double.parseDouble(cells[2]));
+            }
+            if (!cells[3].isEmpty()) {
+                curve.validationLoss().add(new double[] {step, Double.parseDouble(cells[3])});
+            }
+        }
+        return new ArrayList<>(curves.values());
     }
 
     /** The smallest and largest loss at or after step {@code from}, over every series. */
