@@ -201,6 +201,29 @@ public final class CharLanguageModel extends AbstractBlock {
      * @return the logits of the new positions (B, t, V)
      */
     public NDArray forwardCached(ParameterStore parameterStore, NDArray ids, KvCache[] caches) {
+        return forwardCached(parameterStore, ids, null, null, caches);
+    }
+
+    /**
+     * Runs the next positions of a batch of sequences of different lengths with the caches of
+     * {@link #newKvCaches}: on the first call (empty caches) the prompts are left-padded to one
+     * length and {@code mask} marks their real characters; the caches keep the padding masked in
+     * later calls. Each row's characters take the positions of its own sequence.
+     *
+     * @param parameterStore the parameters
+     * @param ids the new token ids (B, t); cached + t must not exceed n
+     * @param positions each id's position in its own sequence (B, t), or null for the cached length
+     *     onwards (no padding)
+     * @param mask (B, t), 1 for a real character and 0 for padding, on the first call only; or null
+     * @param caches one cache per layer, all of the same length (appended to)
+     * @return the logits of the new positions (B, t, V)
+     */
+    public NDArray forwardCached(
+            ParameterStore parameterStore,
+            NDArray ids,
+            NDArray positions,
+            NDArray mask,
+            KvCache[] caches) {
         if (caches == null || caches.length != layers.size()) {
             throw new IllegalArgumentException(
                     "caches: expected one per layer ("
@@ -219,10 +242,20 @@ public final class CharLanguageModel extends AbstractBlock {
                             + " new positions exceed the model's "
                             + config.sequenceLength());
         }
+        if (mask != null && cached > 0) {
+            throw new IllegalArgumentException(
+                    "mask: padding is given on the first call only, but "
+                            + cached
+                            + " positions are cached");
+        }
         NDArray table = parameterStore.getValue(tokenEmbedding, ids.getDevice(), false);
         NDArray x = Embedding.embedding(ids, table, SparseFormat.DENSE).head();
-        NDArray positions = parameterStore.getValue(positionEmbedding, ids.getDevice(), false);
-        x = x.add(positions.get(cached + ":" + (cached + t)));
+        NDArray positionTable = parameterStore.getValue(positionEmbedding, ids.getDevice(), false);
+        if (positions == null) {
+            x = x.add(positionTable.get(cached + ":" + (cached + t)));
+        } else {
+            x = x.add(Embedding.embedding(positions, positionTable, SparseFormat.DENSE).head());
+        }
         for (int i = 0; i < layers.size(); i++) {
             Layer layer = layers.get(i);
             if (caches[i].getLength() != cached) {
@@ -238,10 +271,11 @@ public final class CharLanguageModel extends AbstractBlock {
             params.add(SigmoidMultiHeadAttention.KV_CACHE, caches[i]);
             NDArray normed =
                     layer.attentionNorm.forward(parameterStore, new NDList(x), false).head();
+            NDList attentionInputs = mask == null ? new NDList(normed) : new NDList(normed, mask);
             x =
                     x.add(
                             layer.attention
-                                    .forward(parameterStore, new NDList(normed), false, params)
+                                    .forward(parameterStore, attentionInputs, false, params)
                                     .head());
             normed = layer.feedForwardNorm.forward(parameterStore, new NDList(x), false).head();
             x = x.add(layer.feedForward.forward(parameterStore, new NDList(normed), false).head());
@@ -257,6 +291,9 @@ public final class CharLanguageModel extends AbstractBlock {
             boolean training,
             PairList<String, Object> params) {
         NDArray ids = inputs.head();
+        if (inputs.size() == 2) {
+            return new NDList(forwardPadded(parameterStore, ids, inputs.get(1), training));
+        }
         long t = ids.getShape().get(1);
         if (t > config.sequenceLength()) {
             throw new IllegalArgumentException(
@@ -288,6 +325,46 @@ public final class CharLanguageModel extends AbstractBlock {
 
     private NDArray drop(NDArray x, boolean training) {
         return training && dropout > 0f ? Dropout.dropout(x, dropout, true).head() : x;
+    }
+
+    /**
+     * [ids, mask]: left-padded prompts of different lengths (inference, with the KV cache's padding
+     * support): the logits of every position, each row at its own positions.
+     */
+    private NDArray forwardPadded(
+            ParameterStore parameterStore, NDArray ids, NDArray mask, boolean training) {
+        if (training || !supportsKvCache()) {
+            throw new UnsupportedOperationException(
+                    "inputs: [ids, mask] (left-padded prompts) runs in inference with the sigmoid"
+                            + " variants' KV cache, not "
+                            + (training ? "in training" : "with " + config.variant().label()));
+        }
+        if (!mask.getShape().equals(ids.getShape())) {
+            throw new IllegalArgumentException(
+                    "inputs: the mask's shape "
+                            + mask.getShape()
+                            + " differs from the ids' "
+                            + ids.getShape());
+        }
+        try (NDManager scope = NDManager.subManagerOf(ids)) {
+            KvCache[] caches = newKvCaches(scope, ids.getShape().get(0));
+            NDArray logits =
+                    forwardCached(parameterStore, ids, paddedPositions(mask), mask, caches);
+            logits.attach(ids.getManager());
+            return logits;
+        }
+    }
+
+    /**
+     * The positions of left-padded rows: each real character's index among its row's real
+     * characters (padding takes position 0; it is masked).
+     *
+     * @param mask (B, t), 1 for a real character
+     * @return (B, t) int64 positions
+     */
+    public static NDArray paddedPositions(NDArray mask) {
+        NDArray real = mask.toType(DataType.INT64, false);
+        return real.cumSum(1).sub(1).maximum(0);
     }
 
     /** DJL's attention mask for causal self-attention: (B, T, T), 1 where key j <= query i. */

@@ -10,6 +10,8 @@ import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import io.github.sigmoidattention.examples.CharCorpus;
 import io.github.sigmoidattention.nn.attention.KvCache;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
 
 /**
@@ -149,6 +151,161 @@ public final class TextGenerator {
             }
         }
         return text.toString();
+    }
+
+    /**
+     * Continues several prompts together, as {@link #generate} continues each alone: the prompts
+     * are left-padded into one batch and decoded with one KV cache, each row at its own positions
+     * and with its own context window. Models without a KV cache continue them one by one.
+     *
+     * @param manager where the temporary arrays live (each step frees its own)
+     * @param prompts the texts to continue (each not empty, of vocabulary characters)
+     * @param lengths how many characters to add to each (0 to 10,000)
+     * @param randoms per prompt, null for greedy decoding, else the source of its sampling
+     * @param promptLogits the model's (B, T, V) logits of the left-padded prompts' last T
+     *     characters ({@code [ids, mask]} of {@link #paddedBatch}); without a KV cache, the (1, T,
+     *     V) logits of the first prompt alone; or null to compute them
+     * @return each prompt followed by its generated characters
+     */
+    public List<String> generateBatch(
+            NDManager manager,
+            List<String> prompts,
+            int[] lengths,
+            Random[] randoms,
+            NDArray promptLogits) {
+        int b = prompts.size();
+        if (lengths.length != b || randoms.length != b) {
+            throw new IllegalArgumentException(
+                    "lengths, randoms: expected "
+                            + b
+                            + " each (one per prompt), got "
+                            + lengths.length
+                            + " and "
+                            + randoms.length);
+        }
+        if (!kvCache || b == 1) {
+            List<String> out = new ArrayList<>();
+            for (int r = 0; r < b; r++) {
+                // The predictor's logits are of the first prompt alone (unpadded).
+                NDArray logits = r == 0 ? promptLogits : null;
+                out.add(generate(manager, prompts.get(r), lengths[r], randoms[r], logits));
+            }
+            return out;
+        }
+        StringBuilder[] texts = new StringBuilder[b];
+        int[] starts = new int[b];
+        int longest = 0;
+        for (int r = 0; r < b; r++) {
+            String prompt = prompts.get(r);
+            if (prompt == null || prompt.isEmpty()) {
+                throw new IllegalArgumentException("prompts: prompt " + r + " is empty");
+            }
+            if (lengths[r] < 0 || lengths[r] > 10_000) {
+                throw new IllegalArgumentException(
+                        "lengths: must be in [0, 10000], got " + lengths[r] + " for prompt " + r);
+            }
+            vocabulary.encode(prompt);
+            texts[r] = new StringBuilder(prompt);
+            starts[r] = Math.max(0, prompt.length() - contextLength);
+            longest = Math.max(longest, lengths[r]);
+        }
+        CharLanguageModel lm = (CharLanguageModel) model;
+        ParameterStore parameters = new ParameterStore(manager, false);
+        NDManager cacheManager = manager.newSubManager();
+        try {
+            KvCache[] caches = null;
+            for (int i = 0; i < longest; i++) {
+                // A row whose context is full jumps ahead, as generate does; the caches are then
+                // refilled for every row (each with its own context, so nothing else changes).
+                boolean refill = caches == null;
+                for (int r = 0; r < b; r++) {
+                    if (texts[r].length() - starts[r] > contextLength) {
+                        starts[r] = texts[r].length() - Math.max(1, contextLength / 2);
+                        refill = true;
+                    }
+                }
+                try (NDManager step = manager.newSubManager()) {
+                    NDArray logits;
+                    if (i == 0 && promptLogits != null) {
+                        logits = promptLogits;
+                    } else if (refill) {
+                        cacheManager.close();
+                        cacheManager = manager.newSubManager();
+                        caches = lm.newKvCaches(cacheManager, b);
+                        NDList batch = paddedBatch(step, contexts(texts, starts));
+                        logits =
+                                lm.forwardCached(
+                                        parameters,
+                                        batch.get(0),
+                                        CharLanguageModel.paddedPositions(batch.get(1)),
+                                        batch.get(1),
+                                        caches);
+                    } else {
+                        int[] ids = new int[b];
+                        long[] positions = new long[b];
+                        for (int r = 0; r < b; r++) {
+                            ids[r] =
+                                    vocabulary.encode(texts[r].substring(texts[r].length() - 1))[0];
+                            positions[r] = texts[r].length() - starts[r] - 1;
+                        }
+                        logits =
+                                lm.forwardCached(
+                                        parameters,
+                                        step.create(ids, new Shape(b, 1)),
+                                        step.create(positions, new Shape(b, 1)),
+                                        null,
+                                        caches);
+                    }
+                    long last = logits.getShape().get(1) - 1;
+                    NDArray scores =
+                            logits.get(new NDIndex(":, {}", last)).toType(DataType.FLOAT32, false);
+                    for (int r = 0; r < b; r++) {
+                        // Finished rows keep decoding (discarded) so the batch stays aligned.
+                        texts[r].append(vocabulary.decode(pick(scores.get(r), randoms[r])));
+                    }
+                }
+            }
+        } finally {
+            cacheManager.close();
+        }
+        List<String> out = new ArrayList<>();
+        for (int r = 0; r < b; r++) {
+            out.add(texts[r].substring(0, prompts.get(r).length() + lengths[r]));
+        }
+        return out;
+    }
+
+    private static List<String> contexts(StringBuilder[] texts, int[] starts) {
+        List<String> contexts = new ArrayList<>();
+        for (int r = 0; r < texts.length; r++) {
+            contexts.add(texts[r].substring(starts[r]));
+        }
+        return contexts;
+    }
+
+    /**
+     * Left-pads texts into one batch: [ids (B, T) int32, mask (B, T) float32, 1 on real
+     * characters], T the longest text.
+     *
+     * @param manager where the arrays live
+     * @param texts the texts, of vocabulary characters
+     * @return the ids and the mask
+     */
+    public NDList paddedBatch(NDManager manager, List<String> texts) {
+        int width = 0;
+        for (String t : texts) {
+            width = Math.max(width, t.length());
+        }
+        int[] ids = new int[texts.size() * width];
+        float[] mask = new float[ids.length];
+        for (int r = 0; r < texts.size(); r++) {
+            int[] row = vocabulary.encode(texts.get(r));
+            int pad = width - row.length;
+            System.arraycopy(row, 0, ids, r * width + pad, row.length);
+            java.util.Arrays.fill(mask, r * width + pad, (r + 1) * width, 1f);
+        }
+        Shape shape = new Shape(texts.size(), width);
+        return new NDList(manager.create(ids, shape), manager.create(mask, shape));
     }
 
     /** The most likely id, or one drawn from the softmax of the scores. */

@@ -2,31 +2,42 @@ package io.github.sigmoidattention.examples.serving;
 
 import ai.djl.modality.Input;
 import ai.djl.modality.Output;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.translate.NoBatchifyTranslator;
-import ai.djl.translate.TranslateException;
+import ai.djl.ndarray.NDManager;
+import ai.djl.translate.Batchifier;
+import ai.djl.translate.Translator;
 import ai.djl.translate.TranslatorContext;
-import ai.djl.util.JsonUtils;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
 import io.github.sigmoidattention.examples.CharCorpus;
 import io.github.sigmoidattention.examples.lm.TextGenerator;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * Text generation over DJL Serving's {@link Input}/{@link Output}: JSON in, {@code {"prompt":
- * "ROMEO:", "length": 100}} with an optional {@code "seed"} (sampling; without it, greedy
- * decoding), JSON out, {@code {"generated_text": "...", "prompt": "...", "length": 100}}.
+ * Text generation over DJL Serving's {@link Input}/{@link Output}: JSON in ({@link CharLmRequest}),
+ * JSON out, {@code {"generated_text": "...", "prompt": "...", "length": 100}}.
+ *
+ * <p>Batches of requests (DJL Serving's {@code batch_size} and {@code max_batch_delay}) are decoded
+ * together: the prompts, of any lengths, are left-padded into one batch and share one KV cache, and
+ * every request gets the text it would get alone. A bad request is answered with status 400 and
+ * {@code {"code": 400, "type": "BadRequest", "message": "..."}} without failing the requests
+ * batched with it.
  */
-public final class CharLmTranslator implements NoBatchifyTranslator<Input, Output> {
+public final class CharLmTranslator implements Translator<Input, Output> {
 
-    /** The most characters one request may ask for. */
-    public static final int MAX_LENGTH = 2000;
+    private static final Logger logger = LoggerFactory.getLogger(CharLmTranslator.class);
+
+    private static final String REQUESTS = "char-lm.requests";
+
+    /** Quotes stay quotes in messages (DJL's shared Gson escapes them for HTML). */
+    private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().create();
 
     private final CharCorpus vocabulary;
     private final int contextLength;
@@ -42,101 +53,115 @@ public final class CharLmTranslator implements NoBatchifyTranslator<Input, Outpu
         this.contextLength = contextLength;
     }
 
-    /** A parsed request. */
-    private record Request(String prompt, int length, Long seed) {}
+    /** Non-null so that DJL hands over whole batches; the batch methods below do the work. */
+    @Override
+    public Batchifier getBatchifier() {
+        return Batchifier.STACK;
+    }
 
     @Override
-    public NDList processInput(TranslatorContext ctx, Input input) throws TranslateException {
-        Request request = parse(input);
-        ctx.setAttachment("request", request);
-        // The predictor's own forward pass reads the prompt; generation continues from it.
-        String context =
-                request.prompt.substring(Math.max(0, request.prompt.length() - contextLength));
-        int[] ids = vocabulary.encode(context);
-        return new NDList(ctx.getNDManager().create(ids, new Shape(1, ids.length)));
+    public NDList processInput(TranslatorContext ctx, Input input) {
+        return batchProcessInput(ctx, List.of(input));
     }
 
     @Override
     public Output processOutput(TranslatorContext ctx, NDList list) {
-        Request request = (Request) ctx.getAttachment("request");
-        TextGenerator generator = new TextGenerator(ctx.getBlock(), vocabulary, contextLength);
-        String text =
-                generator.generate(
-                        ctx.getNDManager(),
-                        request.prompt,
-                        request.length,
-                        request.seed == null ? null : new Random(request.seed),
-                        list.singletonOrThrow());
-        Map<String, Object> body = new LinkedHashMap<>();
-        body.put("generated_text", text.substring(request.prompt.length()));
-        body.put("prompt", request.prompt);
-        body.put("length", request.length);
-        Output output = new Output();
+        return batchProcessOutput(ctx, list).get(0);
+    }
+
+    /**
+     * Parses every request and gives the predictor the valid prompts' last n characters,
+     * left-padded: {@code [ids, mask]} (one row, unpadded, for models without a KV cache).
+     */
+    @Override
+    public NDList batchProcessInput(TranslatorContext ctx, List<Input> inputs) {
+        List<Object> parsed = new ArrayList<>(inputs.size());
+        List<String> contexts = new ArrayList<>();
+        for (Input input : inputs) {
+            try {
+                CharLmRequest request = CharLmRequest.parse(input, vocabulary.vocabulary());
+                parsed.add(request);
+                contexts.add(tail(request.prompt()));
+            } catch (CharLmRequest.BadRequestException e) {
+                parsed.add(e);
+            }
+        }
+        ctx.setAttachment(REQUESTS, parsed);
+        if (contexts.isEmpty()) {
+            // Nothing valid: the predictor still runs its forward pass, on one character.
+            contexts.add(vocabulary.vocabulary().substring(0, 1));
+        }
+        NDManager manager = ctx.getNDManager();
+        TextGenerator generator = generator(ctx);
+        if (!generator.usesKvCache()) {
+            return new NDList(generator.paddedBatch(manager, contexts.subList(0, 1)).get(0));
+        }
+        return generator.paddedBatch(manager, contexts);
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public List<Output> batchProcessOutput(TranslatorContext ctx, NDList list) {
+        List<Object> parsed = (List<Object>) ctx.getAttachment(REQUESTS);
+        List<String> prompts = new ArrayList<>();
+        List<Integer> lengths = new ArrayList<>();
+        List<Random> randoms = new ArrayList<>();
+        for (Object p : parsed) {
+            if (p instanceof CharLmRequest request) {
+                prompts.add(request.prompt());
+                lengths.add(request.length());
+                randoms.add(request.seed() == null ? null : new Random(request.seed()));
+            }
+        }
+        List<String> texts = List.of();
+        if (!prompts.isEmpty()) {
+            NDArray logits = list.singletonOrThrow();
+            texts =
+                    generator(ctx)
+                            .generateBatch(
+                                    ctx.getNDManager(),
+                                    prompts,
+                                    lengths.stream().mapToInt(Integer::intValue).toArray(),
+                                    randoms.toArray(new Random[0]),
+                                    logits);
+        }
+        logger.debug(
+                "decoded {} requests together ({} refused)",
+                prompts.size(),
+                parsed.size() - prompts.size());
+        List<Output> outputs = new ArrayList<>(parsed.size());
+        int next = 0;
+        for (Object p : parsed) {
+            if (p instanceof CharLmRequest request) {
+                String text = texts.get(next++);
+                Map<String, Object> body = new LinkedHashMap<>();
+                body.put("generated_text", text.substring(request.prompt().length()));
+                body.put("prompt", request.prompt());
+                body.put("length", request.length());
+                outputs.add(json(200, "OK", body));
+            } else {
+                Map<String, Object> body = new LinkedHashMap<>();
+                body.put("code", 400);
+                body.put("type", "BadRequest");
+                body.put("message", ((Exception) p).getMessage());
+                outputs.add(json(400, "Bad Request", body));
+            }
+        }
+        return outputs;
+    }
+
+    private TextGenerator generator(TranslatorContext ctx) {
+        return new TextGenerator(ctx.getBlock(), vocabulary, contextLength);
+    }
+
+    private String tail(String prompt) {
+        return prompt.substring(Math.max(0, prompt.length() - contextLength));
+    }
+
+    private static Output json(int code, String message, Map<String, Object> body) {
+        Output output = new Output(code, message);
         output.addProperty("Content-Type", "application/json");
-        output.add(JsonUtils.GSON.toJson(body));
+        output.add(GSON.toJson(body));
         return output;
-    }
-
-    private Request parse(Input input) throws TranslateException {
-        String text = input.getData() == null ? null : input.getData().getAsString();
-        if (text == null || text.isBlank()) {
-            throw new TranslateException(
-                    "request: the body must be JSON like {\"prompt\": \"ROMEO:\", \"length\": 100}");
-        }
-        JsonObject json;
-        try {
-            JsonElement element = JsonParser.parseString(text);
-            if (!element.isJsonObject()) {
-                throw new TranslateException(
-                        "request: expected a JSON object, got " + abbreviate(text));
-            }
-            json = element.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw new TranslateException("request: not valid JSON: " + abbreviate(text), e);
-        }
-        if (!json.has("prompt") || !json.get("prompt").isJsonPrimitive()) {
-            throw new TranslateException("request: \"prompt\" (a string) is missing");
-        }
-        String prompt = json.get("prompt").getAsString();
-        if (prompt.isEmpty()) {
-            throw new TranslateException("request: \"prompt\" must not be empty");
-        }
-        for (int i = 0; i < prompt.length(); i++) {
-            if (vocabulary.vocabulary().indexOf(prompt.charAt(i)) < 0) {
-                throw new TranslateException(
-                        "request: \"prompt\" has the character '"
-                                + prompt.charAt(i)
-                                + "' (U+"
-                                + String.format("%04X", (int) prompt.charAt(i))
-                                + "), which the model's vocabulary lacks");
-            }
-        }
-        int length = 100;
-        if (json.has("length")) {
-            try {
-                length = json.get("length").getAsInt();
-            } catch (RuntimeException e) {
-                throw new TranslateException(
-                        "request: \"length\" must be an integer, got " + json.get("length"));
-            }
-        }
-        if (length < 0 || length > MAX_LENGTH) {
-            throw new TranslateException(
-                    "request: \"length\" must be in [0, " + MAX_LENGTH + "], got " + length);
-        }
-        Long seed = null;
-        if (json.has("seed") && !json.get("seed").isJsonNull()) {
-            try {
-                seed = json.get("seed").getAsLong();
-            } catch (RuntimeException e) {
-                throw new TranslateException(
-                        "request: \"seed\" must be an integer, got " + json.get("seed"));
-            }
-        }
-        return new Request(prompt, length, seed);
-    }
-
-    private static String abbreviate(String s) {
-        return s.length() <= 80 ? s : s.substring(0, 77) + "...";
     }
 }

@@ -19,8 +19,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The translator factory a serving directory names in its serving.properties: makes a {@link
- * CharLmTranslator} with the vocabulary stored next to the parameters.
+ * Makes a {@link CharLmTranslator} with the vocabulary stored next to the parameters: what {@link
+ * CharLmServingTranslator} calls in DJL Serving, and a factory for {@code Criteria} in code.
  */
 public final class CharLmTranslatorFactory implements TranslatorFactory {
 

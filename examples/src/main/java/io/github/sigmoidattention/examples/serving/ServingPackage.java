@@ -1,6 +1,8 @@
 package io.github.sigmoidattention.examples.serving;
 
 import io.github.sigmoidattention.examples.FineTuneComparison;
+import io.github.sigmoidattention.nn.attention.SigmoidMultiHeadAttention;
+import io.github.sigmoidattention.ops.FlashSigmoid;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.Writer;
@@ -14,9 +16,18 @@ import java.util.Properties;
 import java.util.TreeMap;
 
 /**
- * Turns a model saved by {@link FineTuneComparison} into a directory that DJL Serving loads: the
- * parameters, the vocabulary and a serving.properties naming the PyTorch engine, {@link
- * CharLmBlockFactory} and {@link CharLmTranslatorFactory}.
+ * Turns a model saved by {@link FineTuneComparison} into a directory that a stock DJL Serving 0.36
+ * loads with nothing copied elsewhere ({@code djl-serving -m char-lm=file:DIR}):
+ *
+ * <ul>
+ *   <li>the parameters, {@code vocabulary.txt} and {@code serving.properties} (the PyTorch engine,
+ *       the model's sizes, {@link CharLmBlockFactory}, {@link CharLmServingTranslator}, and with
+ *       {@code --batch-size} DJL Serving's dynamic batching);
+ *   <li>{@value #MODEL_JAR} at the top level: the project's classes (this module, the block and the
+ *       op library with its native code), where DJL looks for a block factory;
+ *   <li>{@code libs/}{@value #TRANSLATOR_JAR}: {@link CharLmServingTranslator} alone, where DJL
+ *       Serving looks for a {@code translator=} class.
+ * </ul>
  *
  * <pre>
  * mvn -q exec:exec -Dexample.main=io.github.sigmoidattention.examples.serving.ServingPackage \
@@ -25,24 +36,72 @@ import java.util.TreeMap;
  */
 public final class ServingPackage {
 
+    /** The jar of the project's classes, at the top of the package. */
+    public static final String MODEL_JAR = "char-lm-model.jar";
+
+    /** The jar of the translator class, in {@code libs/}. */
+    public static final String TRANSLATOR_JAR = "char-lm-translator.jar";
+
     private ServingPackage() {}
 
     /**
      * Writes the serving directory.
      *
-     * @param args the saved model directory and the serving directory to write
+     * @param args the saved model directory, the serving directory to write, then optionally {@code
+     *     --batch-size N} and {@code --max-batch-delay MILLISECONDS}
      * @throws IOException if a file cannot be read or written
      */
     public static void main(String[] args) throws IOException {
-        if (args.length != 2) {
+        if (args.length < 2 || args.length % 2 != 0) {
             throw new IllegalArgumentException(
-                    "usage: ServingPackage <saved model dir> <serving dir to write>");
+                    "usage: ServingPackage SAVED_MODEL_DIR SERVING_DIR [--batch-size N]"
+                            + " [--max-batch-delay MILLISECONDS]");
         }
-        Path out = write(Paths.get(args[0]), Paths.get(args[1]));
+        Map<String, String> serving = new TreeMap<>();
+        for (int i = 2; i < args.length; i += 2) {
+            switch (args[i]) {
+                case "--batch-size" -> serving.put("batch_size", positive(args[i], args[i + 1]));
+                case "--max-batch-delay" ->
+                        serving.put("max_batch_delay", positive(args[i], args[i + 1]));
+                default ->
+                        throw new IllegalArgumentException(
+                                "unknown option "
+                                        + args[i]
+                                        + " (known: --batch-size, --max-batch-delay)");
+            }
+        }
+        Path out = write(Paths.get(args[0]), Paths.get(args[1]), serving);
         System.out.println(
                 "Wrote "
                         + out.toAbsolutePath()
-                        + " (serve it with djl-serving -m, see the README)");
+                        + " (serve it with djl-serving -m char-lm=file:"
+                        + out.toAbsolutePath()
+                        + ")");
+    }
+
+    private static String positive(String name, String value) {
+        int v;
+        try {
+            v = Integer.parseInt(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + ": expected an integer, got " + value, e);
+        }
+        if (v <= 0) {
+            throw new IllegalArgumentException(name + ": must be positive, got " + v);
+        }
+        return Integer.toString(v);
+    }
+
+    /**
+     * Writes the serving directory, without batching.
+     *
+     * @param savedModel a directory written by FineTuneComparison
+     * @param servingDir the directory to (re)write
+     * @return servingDir
+     * @throws IOException if a file cannot be read or written
+     */
+    public static Path write(Path savedModel, Path servingDir) throws IOException {
+        return write(savedModel, servingDir, Map.of());
     }
 
     /**
@@ -51,10 +110,12 @@ public final class ServingPackage {
      * @param savedModel a directory written by FineTuneComparison (parameters, vocabulary.txt,
      *     model.properties)
      * @param servingDir the directory to (re)write
+     * @param servingOptions more serving.properties entries (batch_size, max_batch_delay, ...)
      * @return servingDir
      * @throws IOException if a file cannot be read or written
      */
-    public static Path write(Path savedModel, Path servingDir) throws IOException {
+    public static Path write(Path savedModel, Path servingDir, Map<String, String> servingOptions)
+            throws IOException {
         Path config = savedModel.resolve("model.properties");
         if (!Files.isRegularFile(config)
                 || !Files.isRegularFile(savedModel.resolve("vocabulary.txt"))) {
@@ -96,19 +157,32 @@ public final class ServingPackage {
         serving.put("engine", "PyTorch");
         serving.put("option.modelName", FineTuneComparison.MODEL_NAME);
         serving.put("blockFactory", CharLmBlockFactory.class.getName());
-        serving.put("translatorFactory", CharLmTranslatorFactory.class.getName());
+        serving.put("translator", CharLmServingTranslator.class.getName());
         for (String name : model.stringPropertyNames()) {
             serving.put(name, model.getProperty(name));
         }
+        serving.putAll(servingOptions);
         try (Writer w = Files.newBufferedWriter(servingDir.resolve("serving.properties"))) {
             w.write(
                     "# A character-level language model with sigmoid attention (djl-sigmoid-attention).\n");
             w.write(
-                    "# The classes named below must be on DJL Serving's class path: see the README.\n");
+                    "# DJL Serving finds the block factory in "
+                            + MODEL_JAR
+                            + " and the translator in libs/"
+                            + TRANSLATOR_JAR
+                            + ".\n");
             for (Map.Entry<String, String> e : serving.entrySet()) {
                 w.write(e.getKey() + "=" + e.getValue() + "\n");
             }
         }
+        PackageJars.writeModelJar(
+                servingDir.resolve(MODEL_JAR),
+                CharLmBlockFactory.class,
+                SigmoidMultiHeadAttention.class,
+                FlashSigmoid.class);
+        Files.createDirectories(servingDir.resolve("libs"));
+        PackageJars.writeClassJar(
+                servingDir.resolve("libs").resolve(TRANSLATOR_JAR), CharLmServingTranslator.class);
         return servingDir;
     }
 }

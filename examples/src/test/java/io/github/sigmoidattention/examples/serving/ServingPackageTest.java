@@ -1,7 +1,6 @@
 package io.github.sigmoidattention.examples.serving;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Model;
@@ -28,6 +27,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -128,6 +128,47 @@ class ServingPackageTest {
         }
     }
 
+    /**
+     * Prompts of different lengths decoded as one left-padded batch (greedy and seeded sampling,
+     * across context-window jumps) give what each gives alone.
+     */
+    @Test
+    void batchedDecodingGivesEachPromptItsOwnText() throws Exception {
+        Properties p = new Properties();
+        try (Reader r = Files.newBufferedReader(savedModel.resolve("model.properties"))) {
+            p.load(r);
+        }
+        @SuppressWarnings("unchecked")
+        LanguageModelConfig config =
+                LanguageModelConfig.fromArguments((Map<String, ?>) (Map<?, ?>) p);
+        CharCorpus vocabulary =
+                CharCorpus.fromText(Files.readString(savedModel.resolve("vocabulary.txt")));
+        List<String> prompts =
+                List.of("ROMEO:", "O", "First Citizen:\nBefore we proceed any further", "KING");
+        int[] lengths = {90, 7, 64, 0};
+        long[] seeds = {-1, 3, -1, 11};
+        try (Model model = Model.newInstance(FineTuneComparison.MODEL_NAME);
+                NDManager manager = NDManager.newBaseManager()) {
+            model.setBlock(new CharLanguageModel(config));
+            model.load(savedModel, FineTuneComparison.MODEL_NAME);
+            TextGenerator generator =
+                    new TextGenerator(model.getBlock(), vocabulary, config.sequenceLength());
+            Random[] randoms = new Random[prompts.size()];
+            for (int i = 0; i < randoms.length; i++) {
+                randoms[i] = seeds[i] < 0 ? null : new Random(seeds[i]);
+            }
+            List<String> batched =
+                    generator.generateBatch(manager, prompts, lengths, randoms, null);
+            for (int i = 0; i < prompts.size(); i++) {
+                Random alone = seeds[i] < 0 ? null : new Random(seeds[i]);
+                assertEquals(
+                        generator.generate(manager, prompts.get(i), lengths[i], alone),
+                        batched.get(i),
+                        prompts.get(i));
+            }
+        }
+    }
+
     /** The served (cached) generation equals full recomputation, across context-window jumps. */
     @Test
     void cachedDecodingGivesTheTokensOfFullRecomputation() throws Exception {
@@ -225,7 +266,7 @@ class ServingPackageTest {
     void badRequestsAreRefusedWithTheirReason() throws Exception {
         try (ZooModel<Input, Output> model = load();
                 Predictor<Input, Output> predictor = model.newPredictor()) {
-            assertReason(predictor, "not json", "not valid JSON");
+            assertReason(predictor, "not json", "must be a JSON object");
             assertReason(predictor, "{\"length\": 5}", "\"prompt\"");
             assertReason(predictor, "{\"prompt\": \"\"}", "must not be empty");
             assertReason(predictor, "{\"prompt\": \"héllo\"}", "U+00E9");
@@ -236,7 +277,7 @@ class ServingPackageTest {
             assertReason(
                     predictor,
                     "{\"prompt\": \"ROMEO\", \"length\": \"ten\"}",
-                    "must be an integer");
+                    "must be a JSON integer");
             // The predictor still works after refusals.
             assertEquals(
                     3,
@@ -247,14 +288,15 @@ class ServingPackageTest {
         }
     }
 
-    private static void assertReason(
-            Predictor<Input, Output> predictor, String body, String reason) {
-        TranslateException e =
-                assertThrows(TranslateException.class, () -> predictor.predict(request(body)));
+    private static void assertReason(Predictor<Input, Output> predictor, String body, String reason)
+            throws Exception {
+        Output output = predictor.predict(request(body));
+        assertEquals(400, output.getCode(), body);
         String message =
-                String.valueOf(e.getMessage())
-                        + " / "
-                        + (e.getCause() == null ? "" : e.getCause().getMessage());
+                JsonUtils.GSON
+                        .fromJson(output.getData().getAsString(), JsonObject.class)
+                        .get("message")
+                        .getAsString();
         assertTrue(message.contains(reason), "expected '" + reason + "' in: " + message);
     }
 }

@@ -1,0 +1,222 @@
+package io.github.sigmoidattention.serving;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Model;
+import ai.djl.modality.Input;
+import ai.djl.ndarray.NDManager;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.github.sigmoidattention.examples.CharCorpus;
+import io.github.sigmoidattention.examples.FineTuneComparison;
+import io.github.sigmoidattention.examples.lm.CharLanguageModel;
+import io.github.sigmoidattention.examples.lm.LanguageModelConfig;
+import io.github.sigmoidattention.examples.lm.TextGenerator;
+import io.github.sigmoidattention.examples.serving.CharLmRequest;
+import io.github.sigmoidattention.examples.serving.ServingPackage;
+import java.io.Reader;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The serving package in a real DJL Serving 0.36.0: a tiny model is trained, packaged by {@link
+ * ServingPackage} as the README says (with dynamic batching on), and served by {@code
+ * ai.djl.serving.ModelServer} in its own process on 127.0.0.1, whose class path has none of this
+ * project's jars. Answers are compared with the model's own greedy decoding, loaded directly.
+ */
+class DjlServingTest {
+
+    private static final String MODEL = "char-lm";
+
+    static Path savedModel;
+    static DjlServingProcess server;
+
+    @BeforeAll
+    static void trainPackageAndStart() throws Exception {
+        Path work = Paths.get(System.getProperty("serving.work", "target/serving-it"));
+        FineTuneComparison.Flags flags =
+                FineTuneComparison.Flags.parse(
+                        new String[] {
+                            "--steps",
+                            "40",
+                            "--eval-every",
+                            "40",
+                            "--batch",
+                            "8",
+                            "--seq",
+                            "32",
+                            "--embed",
+                            "32",
+                            "--heads",
+                            "2",
+                            "--layers",
+                            "1",
+                            "--validation-batches",
+                            "1",
+                            "--sample-length",
+                            "1",
+                            "--lr",
+                            "1e-2",
+                            "--variants",
+                            "sigmoid_qk_norm",
+                            "--out",
+                            work.resolve("train").toString()
+                        });
+        savedModel = FineTuneComparison.run(flags).get(0).modelDir();
+        Path servingDir = work.resolve("char-lm");
+        ServingPackage.main(
+                new String[] {
+                    savedModel.toString(),
+                    servingDir.toString(),
+                    "--batch-size",
+                    "4",
+                    "--max-batch-delay",
+                    "50"
+                });
+        server = DjlServingProcess.start(work.resolve("server"), Map.of(MODEL, servingDir));
+    }
+
+    @AfterAll
+    static void stop() {
+        if (server != null) {
+            server.close();
+        }
+    }
+
+    @Test
+    void servesTheModelsOwnGreedyText() throws Exception {
+        for (String prompt : List.of("ROMEO:\n", "First Citizen:\nBefore we", "O")) {
+            JsonObject answer = ok(generate(prompt, 45));
+            assertEquals(direct(prompt, 45), answer.get("generated_text").getAsString(), prompt);
+            assertEquals(prompt, answer.get("prompt").getAsString());
+        }
+    }
+
+    /** Concurrent requests of different lengths are batched and each gets its own text. */
+    @Test
+    void batchedRequestsGetTheTextTheyGetAlone() throws Exception {
+        String[] prompts = {
+            "ROMEO:",
+            "JULIET:\nO",
+            "KING",
+            "What say you, my lord",
+            "A",
+            "MENENIUS:\nI tell you",
+            "O, ",
+            "Second Citizen:\nWe"
+        };
+        int[] lengths = {40, 25, 10, 33, 60, 5, 48, 20};
+        ExecutorService pool = Executors.newFixedThreadPool(prompts.length);
+        try {
+            List<Future<HttpResponse<String>>> answers = new ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                int r = i;
+                answers.add(pool.submit(() -> generate(prompts[r], lengths[r])));
+            }
+            for (int i = 0; i < prompts.length; i++) {
+                assertEquals(
+                        direct(prompts[i], lengths[i]),
+                        ok(answers.get(i).get()).get("generated_text").getAsString(),
+                        prompts[i]);
+            }
+            assertTrue(
+                    server.log().matches("(?s).*decoded [2-4] requests together.*"),
+                    "some requests were decoded in one batch:\n" + server.logTail());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void badRequestsGetTheTranslatorsOwnMessageAnd400() throws Exception {
+        String vocabulary = Files.readString(savedModel.resolve("vocabulary.txt"));
+        List<String> bodies =
+                List.of(
+                        "not json",
+                        "{\"prompt\": \"ROMEO\", \"length\": 1.5}",
+                        "{\"prompt\": \"ROMEO\", \"length\": 4294967306}",
+                        "{\"prompt\": \"ROMEO\", \"length\": 1e10}",
+                        "{\"prompt\": \"RO\uD83D\uDE00MEO\"}",
+                        "{\"prompt\": \"ROMEO\", \"lenght\": 3}",
+                        "{\"prompt\": \"ROMEO\", \"seed\": 2.5}",
+                        "{\"prompt\": \"" + "A".repeat(1_000_000) + "\"}");
+        for (String body : bodies) {
+            HttpResponse<String> response = server.predict(MODEL, "application/json", body);
+            Input input = new Input();
+            input.add(body);
+            String expected =
+                    assertThrows(
+                                    CharLmRequest.BadRequestException.class,
+                                    () -> CharLmRequest.parse(input, vocabulary))
+                            .getMessage();
+            assertEquals(400, response.statusCode(), response.body());
+            assertEquals(expected, message(response), "the translator's own message");
+            assertTrue(response.body().length() < 1000, "no echo of what was sent");
+        }
+        HttpResponse<String> form =
+                server.predict(MODEL, "application/x-www-form-urlencoded", "prompt=ROMEO");
+        assertEquals(400, form.statusCode(), form.body());
+        assertTrue(message(form).contains("application/x-www-form-urlencoded"), form.body());
+        assertTrue(message(bodies.get(4)).contains("U+1F600"), "whole code points");
+        // After the refusals, a good request is served.
+        assertEquals(12, ok(generate("ROMEO", 12)).get("generated_text").getAsString().length());
+    }
+
+    private static String message(String body) throws Exception {
+        return message(server.predict(MODEL, "application/json", body));
+    }
+
+    private static String message(HttpResponse<String> response) {
+        return JsonParser.parseString(response.body())
+                .getAsJsonObject()
+                .get("message")
+                .getAsString();
+    }
+
+    private static HttpResponse<String> generate(String prompt, int length) throws Exception {
+        JsonObject request = new JsonObject();
+        request.addProperty("prompt", prompt);
+        request.addProperty("length", length);
+        return server.predict(MODEL, "application/json", request.toString());
+    }
+
+    private static JsonObject ok(HttpResponse<String> response) {
+        assertEquals(200, response.statusCode(), response.body() + "\n" + server.logTail());
+        return JsonParser.parseString(response.body()).getAsJsonObject();
+    }
+
+    /** Greedy text from the saved model, loaded directly with DJL. */
+    private static String direct(String prompt, int length) throws Exception {
+        Properties p = new Properties();
+        try (Reader r = Files.newBufferedReader(savedModel.resolve("model.properties"))) {
+            p.load(r);
+        }
+        @SuppressWarnings("unchecked")
+        LanguageModelConfig config =
+                LanguageModelConfig.fromArguments((Map<String, ?>) (Map<?, ?>) p);
+        CharCorpus vocabulary =
+                CharCorpus.fromText(Files.readString(savedModel.resolve("vocabulary.txt")));
+        try (Model model = Model.newInstance(FineTuneComparison.MODEL_NAME);
+                NDManager manager = NDManager.newBaseManager()) {
+            model.setBlock(new CharLanguageModel(config));
+            model.load(savedModel, FineTuneComparison.MODEL_NAME);
+            return new TextGenerator(model.getBlock(), vocabulary, config.sequenceLength())
+                    .generate(manager, prompt, length, null)
+                    .substring(prompt.length());
+        }
+    }
+}
