@@ -96,4 +96,42 @@ public final class BlockGradients {
                             + baselineError);
         }
     }
+
+    /**
+     * Asserts that every entry of {@link #of} points the same way as the expected one (cosine
+     * similarity at least {@code minCosine}) with a length within {@code lengthTolerance}: for
+     * comparing precisions, where a single element may round far off through cancellation but a
+     * gradient cut or scrambled fails at once.
+     */
+    public static void assertFollows(
+            List<double[]> expected,
+            List<double[]> actual,
+            double minCosine,
+            double lengthTolerance,
+            String what) {
+        assertEquals(expected.size(), actual.size(), what);
+        for (int i = 0; i < expected.size(); i++) {
+            double[] e = expected.get(i);
+            double[] a = actual.get(i);
+            assertEquals(e.length, a.length, what);
+            double dot = 0;
+            double ee = 0;
+            double aa = 0;
+            for (int j = 0; j < e.length; j++) {
+                dot += e[j] * a[j];
+                ee += e[j] * e[j];
+                aa += a[j] * a[j];
+            }
+            if (ee == 0) {
+                assertEquals(0, aa, what + ": entry " + i + " should be zero");
+                continue;
+            }
+            double cosine = dot / Math.sqrt(ee * aa);
+            double length = Math.sqrt(aa / ee);
+            String name = i == 0 ? ": output" : ": gradient " + i;
+            assertTrue(
+                    cosine >= minCosine && Math.abs(length - 1) <= lengthTolerance,
+                    what + name + " cosine " + cosine + ", length ratio " + length);
+        }
+    }
 }

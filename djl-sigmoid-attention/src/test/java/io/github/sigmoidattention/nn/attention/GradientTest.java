@@ -173,15 +173,23 @@ class GradientTest {
     @Test
     void float16TrainingGradientsFollowFloat32() {
         long base = System.nanoTime();
+        long seed = base;
         for (int n = 0; n < 6; n++) {
-            AttentionCase c = AttentionCase.random(base + n);
+            AttentionCase c = AttentionCase.random(seed++);
+            // At head dim 1, RMS QK-norm maps q to ±gamma: its gradient is float16 rounding alone,
+            // which says nothing about the conversions under test.
+            while (c.options.embeddingSize / c.options.headCount < 2) {
+                c = AttentionCase.random(seed++);
+            }
             c.options.qkNorm = QkNorm.RMS_NORM;
             c.kernel = AttentionKernel.REFERENCE;
             try (NDManager m = NDManager.newBaseManager()) {
                 c.drawInputs();
                 List<double[]> exact = BlockGradients.of(c, m, DataType.FLOAT32);
                 List<double[]> half = BlockGradients.of(c, m, DataType.FLOAT16);
-                BlockGradients.assertClose(exact, half, 5e-2, c + " float16");
+                // Direction and length, not the worst element: cancellation in the input's
+                // gradient turns float16 rounding into errors of 10% in single elements.
+                BlockGradients.assertFollows(exact, half, 0.99, 0.05, c + " float16");
             }
         }
     }
