@@ -4,19 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.Model;
 import ai.djl.modality.Input;
-import ai.djl.ndarray.NDManager;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.github.sigmoidattention.examples.CharCorpus;
 import io.github.sigmoidattention.examples.FineTuneComparison;
-import io.github.sigmoidattention.examples.lm.CharLanguageModel;
-import io.github.sigmoidattention.examples.lm.LanguageModelConfig;
-import io.github.sigmoidattention.examples.lm.TextGenerator;
+import io.github.sigmoidattention.examples.lm.SavedCharModel;
 import io.github.sigmoidattention.examples.serving.CharLmRequest;
 import io.github.sigmoidattention.examples.serving.ServingPackage;
-import java.io.Reader;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,7 +18,6 @@ import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -201,22 +194,8 @@ class DjlServingTest {
 
     /** Greedy text from the saved model, loaded directly with DJL. */
     private static String direct(String prompt, int length) throws Exception {
-        Properties p = new Properties();
-        try (Reader r = Files.newBufferedReader(savedModel.resolve("model.properties"))) {
-            p.load(r);
-        }
-        @SuppressWarnings("unchecked")
-        LanguageModelConfig config =
-                LanguageModelConfig.fromArguments((Map<String, ?>) (Map<?, ?>) p);
-        CharCorpus vocabulary =
-                CharCorpus.fromText(Files.readString(savedModel.resolve("vocabulary.txt")));
-        try (Model model = Model.newInstance(FineTuneComparison.MODEL_NAME);
-                NDManager manager = NDManager.newBaseManager()) {
-            model.setBlock(new CharLanguageModel(config));
-            model.load(savedModel, FineTuneComparison.MODEL_NAME);
-            return new TextGenerator(model.getBlock(), vocabulary, config.sequenceLength())
-                    .generate(manager, prompt, length, null)
-                    .substring(prompt.length());
+        try (SavedCharModel saved = SavedCharModel.load(savedModel)) {
+            return saved.greedy(prompt, length);
         }
     }
 }

@@ -3,7 +3,6 @@ package io.github.sigmoidattention.examples.serving;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.Model;
 import ai.djl.inference.Predictor;
 import ai.djl.modality.Input;
 import ai.djl.modality.Output;
@@ -14,10 +13,8 @@ import ai.djl.translate.ServingTranslatorFactory;
 import ai.djl.translate.TranslateException;
 import ai.djl.util.JsonUtils;
 import com.google.gson.JsonObject;
-import io.github.sigmoidattention.examples.CharCorpus;
 import io.github.sigmoidattention.examples.FineTuneComparison;
-import io.github.sigmoidattention.examples.lm.CharLanguageModel;
-import io.github.sigmoidattention.examples.lm.LanguageModelConfig;
+import io.github.sigmoidattention.examples.lm.SavedCharModel;
 import io.github.sigmoidattention.examples.lm.TextGenerator;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
@@ -25,7 +22,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.ExecutorService;
@@ -102,27 +98,16 @@ class ServingPackageTest {
 
     /** Greedy text from the saved model, loaded directly with DJL (not through serving). */
     private static String direct(String prompt, int length) throws Exception {
-        return direct(prompt, length, true);
+        try (SavedCharModel saved = SavedCharModel.load(savedModel)) {
+            return saved.greedy(prompt, length);
+        }
     }
 
     /** Greedy text from the saved model, with or without the KV cache. */
     private static String direct(String prompt, int length, boolean kvCache) throws Exception {
-        Properties p = new Properties();
-        try (Reader r = Files.newBufferedReader(savedModel.resolve("model.properties"))) {
-            p.load(r);
-        }
-        @SuppressWarnings("unchecked")
-        LanguageModelConfig config =
-                LanguageModelConfig.fromArguments((Map<String, ?>) (Map<?, ?>) p);
-        CharCorpus vocabulary =
-                CharCorpus.fromText(Files.readString(savedModel.resolve("vocabulary.txt")));
-        try (Model model = Model.newInstance(FineTuneComparison.MODEL_NAME);
+        try (SavedCharModel saved = SavedCharModel.load(savedModel);
                 NDManager manager = NDManager.newBaseManager()) {
-            model.setBlock(new CharLanguageModel(config));
-            model.load(savedModel, FineTuneComparison.MODEL_NAME);
-            TextGenerator generator =
-                    new TextGenerator(
-                            model.getBlock(), vocabulary, config.sequenceLength(), kvCache);
+            TextGenerator generator = saved.generator(kvCache);
             assertEquals(kvCache, generator.usesKvCache());
             return generator.generate(manager, prompt, length, null).substring(prompt.length());
         }
@@ -134,25 +119,13 @@ class ServingPackageTest {
      */
     @Test
     void batchedDecodingGivesEachPromptItsOwnText() throws Exception {
-        Properties p = new Properties();
-        try (Reader r = Files.newBufferedReader(savedModel.resolve("model.properties"))) {
-            p.load(r);
-        }
-        @SuppressWarnings("unchecked")
-        LanguageModelConfig config =
-                LanguageModelConfig.fromArguments((Map<String, ?>) (Map<?, ?>) p);
-        CharCorpus vocabulary =
-                CharCorpus.fromText(Files.readString(savedModel.resolve("vocabulary.txt")));
         List<String> prompts =
                 List.of("ROMEO:", "O", "First Citizen:\nBefore we proceed any further", "KING");
         int[] lengths = {90, 7, 64, 0};
         long[] seeds = {-1, 3, -1, 11};
-        try (Model model = Model.newInstance(FineTuneComparison.MODEL_NAME);
+        try (SavedCharModel saved = SavedCharModel.load(savedModel);
                 NDManager manager = NDManager.newBaseManager()) {
-            model.setBlock(new CharLanguageModel(config));
-            model.load(savedModel, FineTuneComparison.MODEL_NAME);
-            TextGenerator generator =
-                    new TextGenerator(model.getBlock(), vocabulary, config.sequenceLength());
+            TextGenerator generator = saved.generator(true);
             Random[] randoms = new Random[prompts.size()];
             for (int i = 0; i < randoms.length; i++) {
                 randoms[i] = seeds[i] < 0 ? null : new Random(seeds[i]);
