@@ -152,6 +152,28 @@ __device__ __forceinline__ void sigmoid2_of_scaled(float& y0, float& y1, float u
     y1 = r * d0;
 }
 
+// Four sigmoids (each / unit) with one reciprocal: r = 1 / (d0 d1 d2 d3), sigmoid_i / unit = r times
+// the other three d's (shared as r d23 and r d01); 1.25 MUFU ops and 3.25 FMA-pipe ops a weight
+// against the pair's 1.5 and 3.5. With unit = 2^-15 each d lies in [2^-15, 2^-15 (1 + 2^46)], so
+// capping y at 46 keeps the product finite; weights below 2^-46 (1.4e-14) read 2^-46.
+__device__ __forceinline__ void sigmoid4_of_scaled(float& y0, float& y1, float& y2, float& y3,
+                                                   float unit) {
+    float c0, c1, c2, c3;
+    asm("min.NaN.f32 %0, %1, 46.0;\n" : "=f"(c0) : "f"(y0));
+    asm("min.NaN.f32 %0, %1, 46.0;\n" : "=f"(c1) : "f"(y1));
+    asm("min.NaN.f32 %0, %1, 46.0;\n" : "=f"(c2) : "f"(y2));
+    asm("min.NaN.f32 %0, %1, 46.0;\n" : "=f"(c3) : "f"(y3));
+    const float d0 = fmaf(unit, ex2_approx(c0), unit), d1 = fmaf(unit, ex2_approx(c1), unit);
+    const float d2 = fmaf(unit, ex2_approx(c2), unit), d3 = fmaf(unit, ex2_approx(c3), unit);
+    const float d01 = d0 * d1, d23 = d2 * d3;
+    const float r = rcp_approx(d01 * d23);
+    const float t01 = r * d23, t23 = r * d01;
+    y0 = t01 * d1;
+    y1 = t01 * d0;
+    y2 = t23 * d3;
+    y3 = t23 * d2;
+}
+
 // Converts two adjacent 16x8 accumulator tiles (n-tiles 2k, 2k+1) into the A fragment of a
 // 16x16 operand: the accumulator layout of m16n8 equals the A layout of m16k16, half by half.
 template <typename T>

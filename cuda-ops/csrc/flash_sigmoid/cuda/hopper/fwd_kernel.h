@@ -110,17 +110,37 @@ __device__ __forceinline__ void scores_to_weights(float (&s)[Traits::kBlockN / 2
                                                   int diagonal) {
 #pragma unroll
     for (int j = 0; j < Traits::kBlockN / 8; ++j) {
+#if defined(FS_DEV_SIGMOID) && FS_DEV_SIGMOID == 4
+        // Kernel development only (benchmarks/native/run_sm90_dev.sh): one reciprocal for the
+        // four weights of this thread in n-tile j.
+        float w[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) w[e] = fmaf(s[4 * j + e], scale_in, bias_in);
+        sigmoid4_of_scaled(w[0], w[1], w[2], w[3], kWeightUnit);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            if (mask && col0 + 8 * j + (e & 1) > row0 + 8 * (e / 2) + diagonal) w[e] = 0.f;
+            s[4 * j + e] = w[e];
+        }
+#else
 #pragma unroll
         for (int e = 0; e < 4; e += 2) {
             float w0 = fmaf(s[4 * j + e], scale_in, bias_in);
             float w1 = fmaf(s[4 * j + e + 1], scale_in, bias_in);
+#if defined(FS_DEV_SIGMOID) && FS_DEV_SIGMOID == 0
+            // Kernel development only: no sigmoid at all, the ceiling any sigmoid form can reach.
+            w0 = fmaf(w0, 1e-4f, 1.f);
+            w1 = fmaf(w1, 1e-4f, 1.f);
+#else
             sigmoid2_of_scaled(w0, w1, kWeightUnit);  // weights x kWeightScale (utils.h)
+#endif
             // Elements e, e + 1 sit in row row0 + 8 (e / 2), columns col0 + 8 j and + 1.
             if (mask && col0 + 8 * j > row0 + 8 * (e / 2) + diagonal) w0 = 0.f;
             if (mask && col0 + 8 * j + 1 > row0 + 8 * (e / 2) + diagonal) w1 = 0.f;
             s[4 * j + e] = w0;
             s[4 * j + e + 1] = w1;
         }
+#endif
     }
 }
 

@@ -19,6 +19,7 @@ using generic::kSigmoidInputScale;
 using generic::kWeightUnit;
 using generic::pack2;
 using generic::sigmoid2_of_scaled;
+using generic::sigmoid4_of_scaled;
 using generic::sigmoid_of_scaled;
 using generic::smem_addr;
 
