@@ -152,10 +152,10 @@ __device__ __forceinline__ void sigmoid2_of_scaled(float& y0, float& y1, float u
     y1 = r * d0;
 }
 
-// Four sigmoids (each / unit) with one reciprocal: r = 1 / (d0 d1 d2 d3), sigmoid_i / unit = r times
-// the other three d's (shared as r d23 and r d01); 1.25 MUFU ops and 3.25 FMA-pipe ops a weight
-// against the pair's 1.5 and 3.5. With unit = 2^-15 each d lies in [2^-15, 2^-15 (1 + 2^46)], so
-// capping y at 46 keeps the product finite; weights below 2^-46 (1.4e-14) read 2^-46.
+// Four sigmoids (each / unit) with one reciprocal: r = 1 / (d0 d1 d2 d3), sigmoid_i / unit = r
+// times the other three d's (shared as r d23 and r d01); 1.25 MUFU ops and 3.25 FMA-pipe ops a
+// weight against the pair's 1.5 and 3.5. With unit = 2^-15 each d lies in [2^-15, 2^-15 (1 +
+// 2^46)], so capping y at 46 keeps the product finite; weights below 2^-46 (1.4e-14) read 2^-46.
 __device__ __forceinline__ void sigmoid4_of_scaled(float& y0, float& y1, float& y2, float& y3,
                                                    float unit) {
     float c0, c1, c2, c3;
