@@ -99,6 +99,22 @@ class DjlServingTest {
         }
     }
 
+    /** "stream": true: the answer arrives as HTTP chunks and holds the model's own text. */
+    @Test
+    void streamedAnswersArriveInChunks() throws Exception {
+        HttpResponse<String> response =
+                server.predict(
+                        MODEL,
+                        "application/json",
+                        "{\"prompt\": \"ROMEO:\\n\", \"length\": 50, \"stream\": true}");
+        assertEquals(200, response.statusCode(), response.body());
+        assertEquals(
+                "chunked",
+                response.headers().firstValue("transfer-encoding").orElse("(none)"),
+                "streamed, not sent whole");
+        assertEquals(direct("ROMEO:\n", 50), response.body());
+    }
+
     /** Concurrent requests of different lengths are batched and each gets its own text. */
     @Test
     void batchedRequestsGetTheTextTheyGetAlone() throws Exception {

@@ -13,6 +13,7 @@ import io.github.sigmoidattention.nn.attention.KvCache;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.function.Consumer;
 
 /**
  * Generates text from a trained {@link CharLanguageModel}, one character at a time: greedily (the
@@ -98,6 +99,29 @@ public final class TextGenerator {
      */
     public String generate(
             NDManager manager, String prompt, int length, Random random, NDArray promptLogits) {
+        return generate(manager, prompt, length, random, promptLogits, c -> {});
+    }
+
+    /**
+     * Continues a prompt, handing each generated character to {@code onCharacter} as soon as it is
+     * decoded (for streaming).
+     *
+     * @param manager where the temporary arrays live (each step frees its own)
+     * @param prompt the text to continue, made of characters of the vocabulary (not empty)
+     * @param length how many characters to add (0 to 10,000)
+     * @param random null for greedy decoding, else the source of the sampling
+     * @param promptLogits the model's (1, T, V) logits for the last T characters of the prompt, or
+     *     null to compute them
+     * @param onCharacter called with every generated character, in order
+     * @return the prompt followed by the generated characters
+     */
+    public String generate(
+            NDManager manager,
+            String prompt,
+            int length,
+            Random random,
+            NDArray promptLogits,
+            Consumer<Character> onCharacter) {
         if (prompt == null || prompt.isEmpty()) {
             throw new IllegalArgumentException("prompt: must not be empty");
         }
@@ -146,7 +170,9 @@ public final class TextGenerator {
                     long last = logits.getShape().get(1) - 1;
                     NDArray scores =
                             logits.get(new NDIndex(0, last)).toType(DataType.FLOAT32, false);
-                    text.append(vocabulary.decode(pick(scores, random)));
+                    char next = vocabulary.decode(pick(scores, random));
+                    text.append(next);
+                    onCharacter.accept(next);
                 }
             }
         }

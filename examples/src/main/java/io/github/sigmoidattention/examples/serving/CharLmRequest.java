@@ -21,8 +21,9 @@ import java.util.Set;
  * @param prompt the text to continue
  * @param length how many characters to add
  * @param seed the sampling seed, or null for greedy decoding
+ * @param stream whether the answer streams the characters as they are decoded (plain text)
  */
-public record CharLmRequest(String prompt, int length, Long seed) {
+public record CharLmRequest(String prompt, int length, Long seed, boolean stream) {
 
     /** The most characters a request may ask for. */
     public static final int MAX_LENGTH = 2000;
@@ -34,7 +35,7 @@ public record CharLmRequest(String prompt, int length, Long seed) {
     public static final int DEFAULT_LENGTH = 100;
 
     private static final int QUOTED = 60;
-    private static final Set<String> FIELDS = Set.of("prompt", "length", "seed");
+    private static final Set<String> FIELDS = Set.of("prompt", "length", "seed", "stream");
     private static final String EXAMPLE = "{\"prompt\": \"ROMEO:\", \"length\": 100}";
 
     /** A request refused, with the reason the client sees. */
@@ -80,7 +81,7 @@ public record CharLmRequest(String prompt, int length, Long seed) {
                 throw new BadRequestException(
                         "request: unknown field "
                                 + quote(field)
-                                + " (known: prompt, length, seed)");
+                                + " (known: prompt, length, seed, stream)");
             }
         }
         JsonElement promptJson = json.get("prompt");
@@ -101,7 +102,17 @@ public record CharLmRequest(String prompt, int length, Long seed) {
         if (json.has("seed") && !json.get("seed").isJsonNull()) {
             seed = integer("seed", json.get("seed"), Long.MIN_VALUE, Long.MAX_VALUE);
         }
-        return new CharLmRequest(prompt, length, seed);
+        boolean stream = false;
+        JsonElement streamJson = json.get("stream");
+        if (streamJson != null && !streamJson.isJsonNull()) {
+            if (!(streamJson.isJsonPrimitive() && streamJson.getAsJsonPrimitive().isBoolean())) {
+                throw new BadRequestException(
+                        "request: \"stream\" must be true or false, got "
+                                + quote(streamJson.toString()));
+            }
+            stream = streamJson.getAsBoolean();
+        }
+        return new CharLmRequest(prompt, length, seed, stream);
     }
 
     private static void checkPrompt(String prompt, String vocabulary) throws BadRequestException {

@@ -1,5 +1,6 @@
 package io.github.sigmoidattention.examples.serving;
 
+import ai.djl.inference.streaming.ChunkedBytesSupplier;
 import ai.djl.modality.Input;
 import ai.djl.modality.Output;
 import ai.djl.ndarray.NDArray;
@@ -12,11 +13,17 @@ import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import io.github.sigmoidattention.examples.CharCorpus;
 import io.github.sigmoidattention.examples.lm.TextGenerator;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * together: the prompts, of any lengths, are left-padded into one batch and share one KV cache, and
  * every request gets the text it would get alone. A bad request is answered with status 400 and
  * {@code {"code": 400, "type": "BadRequest", "message": "..."}} without failing the requests
- * batched with it.
+ * batched with it. With {@code "stream": true} the answer is plain text that grows by each
+ * character as it is decoded (HTTP chunks), decoded on the translator's own {@value
+ * #STREAM_THREADS} threads rather than in the batch.
  */
 public final class CharLmTranslator implements Translator<Input, Output> {
 
@@ -39,8 +48,25 @@ public final class CharLmTranslator implements Translator<Input, Output> {
     /** Quotes stay quotes in messages (DJL's shared Gson escapes them for HTML). */
     private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().create();
 
+    /** Streams decoded at once; more wait in a queue of {@link #STREAM_QUEUE}. */
+    static final int STREAM_THREADS = 2;
+
+    static final int STREAM_QUEUE = 64;
+
     private final CharCorpus vocabulary;
     private final int contextLength;
+    private final ExecutorService streams =
+            new ThreadPoolExecutor(
+                    STREAM_THREADS,
+                    STREAM_THREADS,
+                    0L,
+                    TimeUnit.MILLISECONDS,
+                    new ArrayBlockingQueue<>(STREAM_QUEUE),
+                    r -> {
+                        Thread t = new Thread(r, "char-lm-stream");
+                        t.setDaemon(true);
+                        return t;
+                    });
 
     /**
      * Creates the translator.
@@ -81,7 +107,9 @@ public final class CharLmTranslator implements Translator<Input, Output> {
             try {
                 CharLmRequest request = CharLmRequest.parse(input, vocabulary.vocabulary());
                 parsed.add(request);
-                contexts.add(tail(request.prompt()));
+                if (!request.stream()) {
+                    contexts.add(tail(request.prompt()));
+                }
             } catch (CharLmRequest.BadRequestException e) {
                 parsed.add(e);
             }
@@ -107,7 +135,7 @@ public final class CharLmTranslator implements Translator<Input, Output> {
         List<Integer> lengths = new ArrayList<>();
         List<Random> randoms = new ArrayList<>();
         for (Object p : parsed) {
-            if (p instanceof CharLmRequest request) {
+            if (p instanceof CharLmRequest request && !request.stream()) {
                 prompts.add(request.prompt());
                 lengths.add(request.length());
                 randoms.add(request.seed() == null ? null : new Random(request.seed()));
@@ -132,7 +160,9 @@ public final class CharLmTranslator implements Translator<Input, Output> {
         List<Output> outputs = new ArrayList<>(parsed.size());
         int next = 0;
         for (Object p : parsed) {
-            if (p instanceof CharLmRequest request) {
+            if (p instanceof CharLmRequest request && request.stream()) {
+                outputs.add(stream(ctx, request));
+            } else if (p instanceof CharLmRequest request) {
                 String text = texts.get(next++);
                 Map<String, Object> body = new LinkedHashMap<>();
                 body.put("generated_text", text.substring(request.prompt().length()));
@@ -152,6 +182,58 @@ public final class CharLmTranslator implements Translator<Input, Output> {
 
     private TextGenerator generator(TranslatorContext ctx) {
         return new TextGenerator(ctx.getBlock(), vocabulary, contextLength);
+    }
+
+    /**
+     * Answers at once with a body that the characters fill as they are decoded, on a thread of this
+     * translator's (DJL Serving sends each as a chunk of the HTTP response).
+     */
+    private Output stream(TranslatorContext ctx, CharLmRequest request) {
+        ChunkedBytesSupplier body = new ChunkedBytesSupplier();
+        TextGenerator generator = generator(ctx);
+        NDManager modelManager = ctx.getModel().getNDManager();
+        Runnable decode =
+                () -> {
+                    try (NDManager manager = modelManager.newSubManager()) {
+                        generator.generate(
+                                manager,
+                                request.prompt(),
+                                request.length(),
+                                request.seed() == null ? null : new Random(request.seed()),
+                                null,
+                                c ->
+                                        body.appendContent(
+                                                String.valueOf(c).getBytes(StandardCharsets.UTF_8),
+                                                false));
+                    } catch (RuntimeException e) {
+                        logger.warn("streamed generation failed", e);
+                        body.appendContent(
+                                ("\n[generation failed: " + e.getMessage() + "]")
+                                        .getBytes(StandardCharsets.UTF_8),
+                                false);
+                    } finally {
+                        // Empty, and last: DJL marks the stream complete before it queues the
+                        // last chunk, so a reader may miss it; nothing is lost if it is empty.
+                        body.appendContent(new byte[0], true);
+                    }
+                };
+        try {
+            streams.execute(decode);
+        } catch (RejectedExecutionException e) {
+            Map<String, Object> error = new LinkedHashMap<>();
+            error.put("code", 503);
+            error.put("type", "ServiceUnavailable");
+            error.put(
+                    "message",
+                    "request: "
+                            + STREAM_QUEUE
+                            + " streams are waiting already; try again, or without \"stream\"");
+            return json(503, "Service Unavailable", error);
+        }
+        Output output = new Output(200, "OK");
+        output.addProperty("Content-Type", "text/plain; charset=utf-8");
+        output.add(body);
+        return output;
     }
 
     private String tail(String prompt) {

@@ -36,6 +36,10 @@ class CharLmRequestTest {
         assertEquals(CharLmRequest.DEFAULT_LENGTH, defaults.length());
         assertNull(defaults.seed());
         assertEquals(2000, parse("{\"prompt\": \"A\", \"length\": 2.0e3}").length());
+        assertTrue(parse("{\"prompt\": \"A\", \"stream\": true}").stream());
+        assertEquals(
+                "request: \"stream\" must be true or false, got '\"yes\"'",
+                refusal("{\"prompt\": \"A\", \"stream\": \"yes\"}"));
     }
 
     @Test
@@ -85,7 +89,7 @@ class CharLmRequestTest {
                         .getMessage();
         assertTrue(message.contains("Content-Type: application/x-www-form-urlencoded"), message);
         assertEquals(
-                "request: unknown field 'lenght' (known: prompt, length, seed)",
+                "request: unknown field 'lenght' (known: prompt, length, seed, stream)",
                 refusal("{\"prompt\": \"A\", \"lenght\": 3}"));
         assertEquals("request: \"prompt\" must be a string, got '5'", refusal("{\"prompt\": 5}"));
         assertEquals("request: \"prompt\" (a string) is missing", refusal("{\"length\": 5}"));

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.inference.Predictor;
+import ai.djl.inference.streaming.ChunkedBytesSupplier;
 import ai.djl.modality.Input;
 import ai.djl.modality.Output;
 import ai.djl.ndarray.NDManager;
@@ -27,6 +28,7 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -176,6 +178,29 @@ class ServingPackageTest {
                             .get("generated_text")
                             .getAsString();
             assertEquals(a, b);
+        }
+    }
+
+    /** "stream": true answers at once and sends the greedy text character by character. */
+    @Test
+    void streamedAnswersGrowByCharacter() throws Exception {
+        try (ZooModel<Input, Output> model = load();
+                Predictor<Input, Output> predictor = model.newPredictor()) {
+            Output output =
+                    predictor.predict(
+                            request("{\"prompt\": \"ROMEO:\", \"length\": 40, \"stream\": true}"));
+            assertEquals(200, output.getCode());
+            assertEquals("text/plain; charset=utf-8", output.getProperty("Content-Type", null));
+            ChunkedBytesSupplier body = (ChunkedBytesSupplier) output.getData();
+            StringBuilder text = new StringBuilder();
+            int chunks = 0;
+            while (body.hasNext()) {
+                byte[] chunk = body.nextChunk(30, TimeUnit.SECONDS);
+                text.append(new String(chunk, StandardCharsets.UTF_8));
+                chunks += chunk.length > 0 ? 1 : 0;
+            }
+            assertEquals(direct("ROMEO:", 40), text.toString());
+            assertEquals(40, chunks, "one chunk per character");
         }
     }
 
