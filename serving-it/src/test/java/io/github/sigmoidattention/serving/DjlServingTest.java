@@ -99,6 +99,27 @@ class DjlServingTest {
         }
     }
 
+    /** The package as a .zip archive loads in a server of its own and serves the same text. */
+    @Test
+    void servesTheZipArchiveToo() throws Exception {
+        Path work = Paths.get(System.getProperty("serving.work", "target/serving-it"));
+        Path zip = work.resolve("char-lm.zip");
+        ServingPackage.main(new String[] {savedModel.toString(), zip.toString()});
+        try (DjlServingProcess zipServer =
+                DjlServingProcess.start(work.resolve("zip-server"), Map.of(MODEL, zip))) {
+            HttpResponse<String> response =
+                    zipServer.predict(
+                            MODEL, "application/json", "{\"prompt\": \"KING\", \"length\": 30}");
+            assertEquals(200, response.statusCode(), response.body() + "\n" + zipServer.logTail());
+            assertEquals(
+                    direct("KING", 30),
+                    JsonParser.parseString(response.body())
+                            .getAsJsonObject()
+                            .get("generated_text")
+                            .getAsString());
+        }
+    }
+
     /** "stream": true: the answer arrives as HTTP chunks and holds the model's own text. */
     @Test
     void streamedAnswersArriveInChunks() throws Exception {

@@ -16,8 +16,10 @@ import java.util.jar.JarFile;
 import java.util.jar.JarOutputStream;
 import java.util.jar.Manifest;
 import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
 
-/** The jars of a serving package, made from the classes this program runs with. */
+/** The jars of a serving package, made from the classes this program runs with, and its zip. */
 final class PackageJars {
 
     private PackageJars() {}
@@ -67,6 +69,22 @@ final class PackageJars {
             }
             copy(out, name, in, new HashSet<>());
         }
+    }
+
+    /** Writes a zip of everything under {@code dir}, names relative to it, and returns the zip. */
+    static Path zipDirectory(Path dir, Path zip) throws IOException {
+        List<Path> files;
+        try (Stream<Path> walk = Files.walk(dir)) {
+            files = walk.filter(Files::isRegularFile).sorted().toList();
+        }
+        try (ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(zip))) {
+            for (Path file : files) {
+                out.putNextEntry(new ZipEntry(dir.relativize(file).toString().replace('\\', '/')));
+                Files.copy(file, out);
+                out.closeEntry();
+            }
+        }
+        return zip;
     }
 
     private static JarOutputStream open(Path jar) throws IOException {

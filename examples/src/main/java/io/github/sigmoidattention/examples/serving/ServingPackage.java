@@ -54,7 +54,7 @@ public final class ServingPackage {
     public static void main(String[] args) throws IOException {
         if (args.length < 2 || args.length % 2 != 0) {
             throw new IllegalArgumentException(
-                    "usage: ServingPackage SAVED_MODEL_DIR SERVING_DIR [--batch-size N]"
+                    "usage: ServingPackage SAVED_MODEL_DIR SERVING_DIR|ARCHIVE.zip [--batch-size N]"
                             + " [--max-batch-delay MILLISECONDS]");
         }
         Map<String, String> serving = new TreeMap<>();
@@ -70,7 +70,23 @@ public final class ServingPackage {
                                         + " (known: --batch-size, --max-batch-delay)");
             }
         }
-        Path out = write(Paths.get(args[0]), Paths.get(args[1]), serving);
+        Path target = Paths.get(args[1]);
+        Path out;
+        if (target.getFileName().toString().endsWith(".zip")) {
+            Path dir = Files.createTempDirectory("char-lm-package");
+            try {
+                write(Paths.get(args[0]), dir, serving);
+                out = PackageJars.zipDirectory(dir, target);
+            } finally {
+                try (java.util.stream.Stream<Path> walk = Files.walk(dir)) {
+                    for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        Files.delete(p);
+                    }
+                }
+            }
+        } else {
+            out = write(Paths.get(args[0]), target, serving);
+        }
         System.out.println(
                 "Wrote "
                         + out.toAbsolutePath()
