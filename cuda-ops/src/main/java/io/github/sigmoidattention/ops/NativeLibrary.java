@@ -17,7 +17,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Loads libflash_sigmoid.so once per JVM, after DJL's PyTorch engine has loaded libtorch.
+ * Loads libflash_sigmoid.so once per JVM (once per class loader where several load this class, each
+ * then with a copy of the file), after DJL's PyTorch engine has loaded libtorch.
  *
  * <p>The library comes, in order of preference, from the system property or environment variable
  * {@value #OVERRIDE}; from DJL's {@code PYTORCH_EXTRA_LIBRARY_PATH} when that names a
@@ -83,18 +84,46 @@ final class NativeLibrary {
         } catch (IOException | RuntimeException e) {
             return new Status(null, "could not extract " + RESOURCE + ": " + e);
         }
+        boolean copy = false;
         try {
             System.load(path.toString());
         } catch (UnsatisfiedLinkError e) {
-            return new Status(path, "could not load " + path + ": " + e.getMessage());
+            if (e.getMessage() == null || !e.getMessage().contains("another classloader")) {
+                return new Status(path, "could not load " + path + ": " + e.getMessage());
+            }
+            // The JVM binds a native library to one class loader, and this file is bound to
+            // another one of this JVM (DJL Serving gives each model's jars a class loader of its
+            // own): this class loader loads a copy.
+            try {
+                path = loadCopy(path);
+            } catch (IOException | UnsatisfiedLinkError copyFailed) {
+                return new Status(path, "could not load a copy of " + path + ": " + copyFailed);
+            }
+            copy = true;
         }
         String registration = FlashSigmoidNative.registrationError();
         if (!registration.isEmpty()) {
-            // Another copy of the library may have registered the ops first; they then work.
-            logger.warn("flash_sigmoid ops from {} did not register: {}", path, registration);
+            // Another copy of the library registered the ops first (expected for a copy); the ops
+            // then work, run by that copy.
+            String first = registration.lines().findFirst().orElse("");
+            if (copy) {
+                logger.debug(
+                        "flash_sigmoid ops of the copy {} are registered already: {}", path, first);
+            } else {
+                logger.warn("flash_sigmoid ops from {} did not register: {}", path, first);
+            }
         }
         logger.debug("Loaded {} (CPU kernels: {})", path, FlashSigmoidNative.cpuIsa());
         return new Status(path, null);
+    }
+
+    private static Path loadCopy(Path library) throws IOException {
+        Path copy = Files.createTempFile(library.getParent(), "libflash_sigmoid-", ".so");
+        copy.toFile().deleteOnExit();
+        Files.copy(library, copy, StandardCopyOption.REPLACE_EXISTING);
+        System.load(copy.toString());
+        logger.debug("{} was loaded by another class loader; this one loaded {}", library, copy);
+        return copy;
     }
 
     private static Path locate() throws IOException {
