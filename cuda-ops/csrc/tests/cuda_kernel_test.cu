@@ -424,17 +424,24 @@ int check_bad_inputs() {
 
 // The kernels' own sigmoid on the device against double precision over x in [-80, 40]: relative
 // error everywhere (ALiBi and long contexts reach far into the negative tail), not only absolute.
-// Even entries: the single sigmoid; odd ones: the paired one, each paired with x[n - 1 - i].
+// Entries i % 3 == 0: the single sigmoid; 1: the paired one, with x[n - 1 - i]; 2: the four-way
+// one (development form, hopper/fwd_kernel.h under FS_DEV_SIGMOID=4) with the forward's weight
+// unit, with three other entries.
 __global__ void sigmoid_probe(const float* x, float* y, int n) {
     using namespace flash_sigmoid::cuda::generic;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    if (i % 2 == 0) {
+    if (i % 3 == 0) {
         y[i] = sigmoid_of_scaled(x[i] * kSigmoidInputScale);
-    } else {
+    } else if (i % 3 == 1) {
         float a = x[i] * kSigmoidInputScale, b = x[n - 1 - i] * kSigmoidInputScale;
         sigmoid2_of_scaled(a, b);
         y[i] = a;
+    } else {
+        float a = x[i] * kSigmoidInputScale, b = x[n - 1 - i] * kSigmoidInputScale;
+        float c = x[(i * 7) % n] * kSigmoidInputScale, d = x[(i * 13) % n] * kSigmoidInputScale;
+        sigmoid4_of_scaled(a, b, c, d, kWeightUnit);
+        y[i] = a * kWeightUnit;
     }
 }
 
@@ -451,10 +458,11 @@ int check_sigmoid() {
     CHECK_CUDA(cudaMemcpy(y.data(), dy, n * 4, cudaMemcpyDeviceToHost));
     double max_abs = 0, max_rel = 0, at_abs = 0, at_rel = 0;
     for (int i = 0; i < n; ++i) {
-        // The paired form caps e^-x at 2^63 (documented in utils.h): weights below 1e-19 read
-        // 2^-63.
+        // The paired form caps e^-x at 2^63 and the four-way one at 2^46 (utils.h): weights below
+        // 1e-19 and 1.4e-14 read those.
+        const double cap = i % 3 == 1 ? 0x1p63 : 0x1p46;
         double r =
-            i % 2 == 0 ? sigmoid(x[i]) : 1.0 / (1.0 + std::min(std::exp(-(double)x[i]), 0x1p63));
+            i % 3 == 0 ? sigmoid(x[i]) : 1.0 / (1.0 + std::min(std::exp(-(double)x[i]), cap));
         double e = std::fabs(y[i] - r);
         if (e > max_abs) max_abs = e, at_abs = x[i];
         if (e / r > max_rel) max_rel = e / r, at_rel = x[i];
