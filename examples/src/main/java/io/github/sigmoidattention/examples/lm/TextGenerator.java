@@ -122,13 +122,7 @@ public final class TextGenerator {
             Random random,
             NDArray promptLogits,
             Consumer<Character> onCharacter) {
-        if (prompt == null || prompt.isEmpty()) {
-            throw new IllegalArgumentException("prompt: must not be empty");
-        }
-        if (length < 0 || length > 10_000) {
-            throw new IllegalArgumentException("length: must be in [0, 10000], got " + length);
-        }
-        vocabulary.encode(prompt); // rejects characters the model never saw, with their name
+        check(prompt, length, "prompt", "length");
         StringBuilder text = new StringBuilder(prompt);
         ParameterStore parameters = new ParameterStore(manager, false);
         int start = Math.max(0, text.length() - contextLength);
@@ -223,14 +217,7 @@ public final class TextGenerator {
         int longest = 0;
         for (int r = 0; r < b; r++) {
             String prompt = prompts.get(r);
-            if (prompt == null || prompt.isEmpty()) {
-                throw new IllegalArgumentException("prompts: prompt " + r + " is empty");
-            }
-            if (lengths[r] < 0 || lengths[r] > 10_000) {
-                throw new IllegalArgumentException(
-                        "lengths: must be in [0, 10000], got " + lengths[r] + " for prompt " + r);
-            }
-            vocabulary.encode(prompt);
+            check(prompt, lengths[r], "prompts[" + r + "]", "lengths[" + r + "]");
             texts[r] = new StringBuilder(prompt);
             starts[r] = Math.max(0, prompt.length() - contextLength);
             longest = Math.max(longest, lengths[r]);
@@ -299,6 +286,18 @@ public final class TextGenerator {
             out.add(texts[r].substring(0, prompts.get(r).length() + lengths[r]));
         }
         return out;
+    }
+
+    /** The checks of one request, naming the arguments as the caller calls them. */
+    private void check(String prompt, int length, String promptName, String lengthName) {
+        if (prompt == null || prompt.isEmpty()) {
+            throw new IllegalArgumentException(promptName + ": must not be empty");
+        }
+        if (length < 0 || length > 10_000) {
+            throw new IllegalArgumentException(
+                    lengthName + ": must be in [0, 10000], got " + length);
+        }
+        vocabulary.encode(prompt); // rejects characters the model never saw, with their name
     }
 
     private static List<String> contexts(StringBuilder[] texts, int[] starts) {
