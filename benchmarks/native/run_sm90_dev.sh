@@ -5,7 +5,7 @@
 set -u
 S=cuda-ops/csrc
 OUTDIR=${OUT:-/tmp/fs-sm90}
-mkdir -p "$OUTDIR"
+mkdir -p "$OUTDIR" && rm -f "$OUTDIR/times.txt"
 VARIANTS=${FS_VARIANTS:-"default="}
 # Every source of every variant compiles as its own nvcc process, nproc at a time (one nvcc
 # compiles its files one after the other: minutes for a variant), then each variant links.
@@ -40,6 +40,16 @@ done
 first=${VARIANTS%% *}; BIN=/tmp/sm90_dev_${first%%=*}
 cuobjdump -sass $BIN > "$OUTDIR/sass.txt" 2>/dev/null && \
   echo "SASS: $(grep -c HGMMA "$OUTDIR/sass.txt") HGMMA"
+# Instruction mix of each variant's bf16 forwards (per kernel: MUFU ops, FMA-pipe float ops,
+# conversions, integer ops), from the disassembly.
+for spec in $VARIANTS; do
+  name=${spec%%=*}
+  cuobjdump -sass /tmp/sm90_dev_$name 2>/dev/null | awk -v name=$name '
+    /Function :/ { f = ($0 ~ /forward_kernelI13__nv_bfloat16Li64E/) ? "D64" : ($0 ~ /forward_kernelI13__nv_bfloat16Li128E/) ? "D128" : "" }
+    f != "" && /MUFU/ { m[f]++ } f != "" && /FFMA|FMUL|FADD|FMNMX/ { a[f]++ }
+    f != "" && /F2FP/ { c[f]++ } f != "" && /IADD|LEA|SHF|IMAD|LOP3/ { i[f]++ } f != "" && /HGMMA/ { g[f]++ }
+    END { for (k in m) printf "%s %s: MUFU %d, float %d, F2FP %d, int %d, HGMMA %d\n", name, k, m[k], a[k], c[k], i[k], g[k] }'
+done
 fail=0
 if [ "${1:-}" != "--time-only" ]; then
   while read -r args; do
@@ -67,6 +77,51 @@ if [ "${1:-}" != "--time-only" ]; then
 1 4 2 1024 1024 128 0 fp16 0 bwd
 CASES
 fi
+# FS_CHECK_ALL=1: the forward checks for every other variant too.
+if [ -n "${FS_CHECK_ALL:-}" ]; then
+  for spec in ${VARIANTS#* }; do
+    name=${spec%%=*}; [ "$spec" = "$first" ] && continue
+    n=0
+    while read -r args; do
+      timeout 60 /tmp/sm90_dev_$name $args >/dev/null || { echo "FAILED $name: $args"; fail=1; }
+      n=$((n + 1))
+    done <<'CASES'
+1 2 1 7 13 64 1 bf16
+2 4 2 65 129 128 0 bf16
+2 4 2 129 65 128 1 bf16
+1 8 1 300 300 128 1 fp16
+3 6 3 257 511 64 1 fp16
+2 4 4 1 1000 128 0 bf16
+2 4 4 1000 1 128 1 bf16
+2 3 1 511 2049 64 0 bf16
+CASES
+    echo "$name: $n forward checks run"
+  done
+fi
+# FS_CLOCKS=1: each variant's forward for 3000 launches per shape while nvidia-smi samples the SM
+# clock and the board power (the card's power limit can lower the clock under load: work on any
+# pipe then costs time); medians over the samples within 70% of the run's peak power.
+if [ -n "${FS_CLOCKS:-}" ]; then
+  for spec in $VARIANTS; do
+    name=${spec%%=*}
+    for shape in "4 16 16 4096 4096 128" "8 16 16 2048 2048 64"; do
+      nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 50 >"$OUTDIR/smi.csv" &
+      smi=$!
+      line=$(timeout 120 /tmp/sm90_dev_$name $shape 0 bf16 3000)
+      kill $smi; wait $smi 2>/dev/null
+      python3 - "$OUTDIR/smi.csv" "$name" "$line" <<'PY'
+import statistics, sys
+rows = [tuple(float(x) for x in l.split(",")) for l in open(sys.argv[1]) if l.count(",") == 1]
+peak = max(w for _, w in rows)
+busy = [(c, w) for c, w in rows if w >= 0.7 * peak]
+t = sys.argv[3].split("time=")[1].split(" ms")[0]
+d = sys.argv[3].split("D=")[1].split()[0]
+print(f"clocks {sys.argv[2]} D={d}: {t} ms, SM clock {statistics.median(c for c, _ in busy):.0f} MHz, "
+      f"power {statistics.median(w for _, w in busy):.0f} W ({len(busy)} samples)")
+PY
+    done
+  done
+fi
 # Timing: FS_TIME="fwd bwd" (default both), FS_REPS rounds over the variants, interleaved so that
 # clock drift hits every variant alike.
 for rep in $(seq 1 ${FS_REPS:-1}); do
@@ -75,10 +130,26 @@ for rep in $(seq 1 ${FS_REPS:-1}); do
     for c in ${FS_CAUSAL:-0 1}; do
       for what in ${FS_TIME:-fwd bwd}; do
         extra=""; iters=100; [ $what = bwd ] && { extra=bwd; iters=30; }
-        echo "$name $(timeout 120 $B 4 16 16 4096 4096 128 $c bf16 $iters $extra)" || fail=1
-        [ -n "${FS_D128_ONLY:-}" ] || echo "$name $(timeout 120 $B 8 16 16 2048 2048 64 $c bf16 $iters $extra)" || fail=1
+        echo "$name $(timeout 120 $B 4 16 16 4096 4096 128 $c bf16 $iters $extra)" | tee -a "$OUTDIR/times.txt" || fail=1
+        [ -n "${FS_D128_ONLY:-}" ] || echo "$name $(timeout 120 $B 8 16 16 2048 2048 64 $c bf16 $iters $extra)" | tee -a "$OUTDIR/times.txt" || fail=1
       done
     done
   done
 done
+# Last, the medians over the rounds: one line per variant, one column per timed shape.
+[ -f "$OUTDIR/times.txt" ] && python3 - "$OUTDIR/times.txt" <<'PY'
+import re, statistics, sys
+times, names, keys = {}, [], []
+for line in open(sys.argv[1]):
+    m = re.match(r"(\S+) (\S+) .*D=(\d+) causal=(\d).* time=([\d.]+) ms", line)
+    if not m:
+        continue
+    name, key = m[1], f"{m[2]} D={m[3]}{' causal' if m[4] == '1' else ''}"
+    names += [name] * (name not in names)
+    keys += [key] * (key not in keys)
+    times.setdefault((name, key), []).append(float(m[5]))
+print("medians, ms".ljust(12) + "".join(f"{k:>20}" for k in keys))
+for n in names:
+    print(n.ljust(12) + "".join(f"{statistics.median(times[n, k]):>20.3f}" if (n, k) in times else " " * 20 for k in keys))
+PY
 exit $fail

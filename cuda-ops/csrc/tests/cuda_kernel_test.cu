@@ -422,31 +422,44 @@ int check_bad_inputs() {
     return failures;
 }
 
-// The kernels' own sigmoid on the device against double precision over x in [-80, 40]: relative
-// error everywhere (ALiBi and long contexts reach far into the negative tail), not only absolute.
-// Entries i % 3 == 0: the single sigmoid; 1: the paired one, with x[n - 1 - i]; 2: the four-way
-// one (development form, hopper/fwd_kernel.h under FS_DEV_SIGMOID=4) with the forward's weight
-// unit, with three other entries.
+// The kernels' own sigmoid forms (generic/sigmoid.h) on the device against double precision over
+// x in [-80, 40]: relative error everywhere (ALiBi and long contexts reach far into the negative
+// tail), not only absolute. Entry i takes form i % kSigmoidForms, with partners from elsewhere in
+// the range: 0 the single sigmoid; 1, 2 the paired one (MUFU, FMA-pipe reciprocal); 3, 4, 5 the
+// four-way one with the forward's weight unit (MUFU; the reciprocal and the last two exponentials
+// on the FMA pipe; the reciprocal and all four exponentials there).
+constexpr int kSigmoidForms = 6;
 __global__ void sigmoid_probe(const float* x, float* y, int n) {
     using namespace flash_sigmoid::cuda::generic;
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    if (i % 3 == 0) {
-        y[i] = sigmoid_of_scaled(x[i] * kSigmoidInputScale);
-    } else if (i % 3 == 1) {
-        float a = x[i] * kSigmoidInputScale, b = x[n - 1 - i] * kSigmoidInputScale;
-        sigmoid2_of_scaled(a, b);
-        y[i] = a;
-    } else {
-        float a = x[i] * kSigmoidInputScale, b = x[n - 1 - i] * kSigmoidInputScale;
-        float c = x[(i * 7) % n] * kSigmoidInputScale, d = x[(i * 13) % n] * kSigmoidInputScale;
-        sigmoid4_of_scaled(a, b, c, d, kWeightUnit);
-        y[i] = a * kWeightUnit;
+    float a = x[i] * kSigmoidInputScale, b = x[n - 1 - i] * kSigmoidInputScale;
+    float c = x[(i * 7) % n] * kSigmoidInputScale, d = x[(i * 13) % n] * kSigmoidInputScale;
+    switch (i % kSigmoidForms) {
+        case 0:
+            y[i] = sigmoid_of_scaled(a);
+            return;
+        case 1:
+            sigmoid2_of_scaled(a, b);
+            break;
+        case 2:
+            sigmoid2_of_scaled<true>(a, b);
+            break;
+        case 3:
+            sigmoid4_of_scaled(a, b, c, d);
+            break;
+        case 4:
+            sigmoid4_of_scaled<true, 2>(a, b, c, d);
+            break;
+        default:
+            sigmoid4_of_scaled<true, 4>(a, b, c, d);
+            break;
     }
+    y[i] = i % kSigmoidForms >= 3 ? a * kWeightUnit : a;
 }
 
 int check_sigmoid() {
-    const int n = 1 << 20;
+    const int n = 6 << 18;
     std::vector<float> x(n), y(n);
     for (int i = 0; i < n; ++i) x[i] = -80.0f + 120.0f * i / n;
     float *dx, *dy;
@@ -456,26 +469,30 @@ int check_sigmoid() {
     sigmoid_probe<<<n / 256, 256>>>(dx, dy, n);
     CHECK_CUDA(cudaGetLastError());
     CHECK_CUDA(cudaMemcpy(y.data(), dy, n * 4, cudaMemcpyDeviceToHost));
-    double max_abs = 0, max_rel = 0, at_abs = 0, at_rel = 0;
-    for (int i = 0; i < n; ++i) {
-        // The paired form caps e^-x at 2^63 and the four-way one at 2^46 (utils.h): weights below
-        // 1e-19 and 1.4e-14 read those.
-        const double cap = i % 3 == 1 ? 0x1p63 : 0x1p46;
-        double r =
-            i % 3 == 0 ? sigmoid(x[i]) : 1.0 / (1.0 + std::min(std::exp(-(double)x[i]), cap));
-        double e = std::fabs(y[i] - r);
-        if (e > max_abs) max_abs = e, at_abs = x[i];
-        if (e / r > max_rel) max_rel = e / r, at_rel = x[i];
+    int failures = 0;
+    for (int form = 0; form < kSigmoidForms; ++form) {
+        double max_abs = 0, max_rel = 0, at_abs = 0, at_rel = 0;
+        for (int i = form; i < n; i += kSigmoidForms) {
+            // The paired forms cap e^-x at 2^63 and the four-way ones at 2^46 (sigmoid.h): weights
+            // below 1e-19 and 1.4e-14 read those.
+            const double cap = form == 0 ? INFINITY : form < 3 ? 0x1p63 : 0x1p46;
+            const double r = 1.0 / (1.0 + std::min(std::exp(-(double)x[i]), cap));
+            const double e = std::fabs(y[i] - r);
+            if (e > max_abs) max_abs = e, at_abs = x[i];
+            if (e / r > max_rel) max_rel = e / r, at_rel = x[i];
+        }
+        // Float rounding of x log2(e) alone moves sigmoid by up to |x| 6e-8 relative (5e-6 at
+        // -80).
+        const bool ok = max_rel <= 2e-5;
+        failures += !ok;
+        std::printf(
+            "%s sigmoid form %d over [-80, 40]: max abs error %.3g (x=%.2f), max rel error %.3g "
+            "(x=%.2f), bound 2e-5\n",
+            ok ? "ok  " : "FAIL", form, max_abs, at_abs, max_rel, at_rel);
     }
-    // Float rounding of x * log2(e) alone moves sigmoid by up to |x| * 6e-8 relative (5e-6 at -80).
-    const bool ok = max_rel <= 2e-5;
-    std::printf(
-        "%s sigmoid over [-80, 40]: max abs error %.3g (x=%.2f), max rel error %.3g (x=%.2f), "
-        "bound 2e-5\n",
-        ok ? "ok  " : "FAIL", max_abs, at_abs, max_rel, at_rel);
     cudaFree(dx);
     cudaFree(dy);
-    return ok ? 0 : 1;
+    return failures;
 }
 
 __global__ void fill_random(uint16_t* p, size_t n, uint32_t seed, bool bf16) {

@@ -1,5 +1,5 @@
 // Warp-level building blocks of the mma.sync kernels (sm_80+): inline PTX for mma, ldmatrix and
-// cp.async, packing to 16-bit pairs, the sigmoid, and the tile loads and stores shared by the
+// cp.async, packing to 16-bit pairs, and the tile loads and stores shared by the
 // forward and backward kernels. Shared-memory tiles are row-major with rows padded by 16 bytes,
 // which makes ldmatrix and the accumulator stores conflict-free for every head dim used here.
 #pragma once
@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <type_traits>
+
+#include "sigmoid.h"
 
 namespace flash_sigmoid::cuda::generic {
 
@@ -104,74 +106,6 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
         r = *reinterpret_cast<uint32_t*>(&v);
     }
     return r;
-}
-
-// sigmoid(x) = 1 / (1 + e^-x) for y = x * kSigmoidInputScale = -x log2(e) (callers fold the
-// factor into the score's scale, bias and ALiBi slope): one ex2 and one rcp (MUFU ops), with a
-// relative error below 4e-6 for every x (measured over [-80, 40], mostly the float rounding of
-// y), so that weights far in the negative tail (ALiBi over long ranges, long contexts with
-// b = -ln n where a typical weight is 1/n) keep their precision. The cheaper
-// 0.5 tanh(x / 2) + 0.5 has an absolute error of about 4e-6, which is half of a weight at
-// n = 128k and fails float16 tolerances from n = 64k (test_long_context.py; KERNEL_NOTES).
-constexpr float kSigmoidInputScale = -1.4426950408889634f;  // -log2(e)
-
-__device__ __forceinline__ float ex2_approx(float y) {
-    float a;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(a) : "f"(y));
-    return a;
-}
-__device__ __forceinline__ float rcp_approx(float d) {
-    float r;
-    asm("rcp.approx.ftz.f32 %0, %1;\n" : "=f"(r) : "f"(d));
-    return r;
-}
-
-// The forward kernels take the weights times kWeightScale (unit = 1 / kWeightScale below, free:
-// 1 / (unit (1 + a)) is one FMA and the reciprocal) and scale the output back: weights near 1/n
-// of long contexts would otherwise be float16 subnormals (below 6.1e-5) when P is rounded for P V,
-// and lose digits. 2^15 keeps the largest weight (1) under float16's 65504.
-constexpr float kWeightScale = 32768.f;
-constexpr float kWeightUnit = 1.f / kWeightScale;
-
-// sigmoid(x) / unit.
-__device__ __forceinline__ float sigmoid_of_scaled(float y, float unit = 1.f) {
-    return rcp_approx(fmaf(unit, ex2_approx(y), unit));
-}
-
-// Two sigmoids (each / unit) with one reciprocal: r = 1 / (d0 d1), d_i = unit (1 + a_i),
-// sigmoid_i / unit = r d_(1-i); three MUFU ops for two weights instead of four. y is capped at 63
-// first (NaN passes through) so that the product stays finite; the cap only lifts weights below
-// 2^-63 (1e-19) to 2^-63.
-__device__ __forceinline__ void sigmoid2_of_scaled(float& y0, float& y1, float unit = 1.f) {
-    float c0, c1;
-    asm("min.NaN.f32 %0, %1, 63.0;\n" : "=f"(c0) : "f"(y0));
-    asm("min.NaN.f32 %0, %1, 63.0;\n" : "=f"(c1) : "f"(y1));
-    const float d0 = fmaf(unit, ex2_approx(c0), unit), d1 = fmaf(unit, ex2_approx(c1), unit);
-    const float r = rcp_approx(d0 * d1);
-    y0 = r * d1;
-    y1 = r * d0;
-}
-
-// Four sigmoids (each / unit) with one reciprocal: r = 1 / (d0 d1 d2 d3), sigmoid_i / unit = r
-// times the other three d's (shared as r d23 and r d01); 1.25 MUFU ops and 3.25 FMA-pipe ops a
-// weight against the pair's 1.5 and 3.5. With unit = 2^-15 each d lies in [2^-15, 2^-15 (1 +
-// 2^46)], so capping y at 46 keeps the product finite; weights below 2^-46 (1.4e-14) read 2^-46.
-__device__ __forceinline__ void sigmoid4_of_scaled(float& y0, float& y1, float& y2, float& y3,
-                                                   float unit) {
-    float c0, c1, c2, c3;
-    asm("min.NaN.f32 %0, %1, 46.0;\n" : "=f"(c0) : "f"(y0));
-    asm("min.NaN.f32 %0, %1, 46.0;\n" : "=f"(c1) : "f"(y1));
-    asm("min.NaN.f32 %0, %1, 46.0;\n" : "=f"(c2) : "f"(y2));
-    asm("min.NaN.f32 %0, %1, 46.0;\n" : "=f"(c3) : "f"(y3));
-    const float d0 = fmaf(unit, ex2_approx(c0), unit), d1 = fmaf(unit, ex2_approx(c1), unit);
-    const float d2 = fmaf(unit, ex2_approx(c2), unit), d3 = fmaf(unit, ex2_approx(c3), unit);
-    const float d01 = d0 * d1, d23 = d2 * d3;
-    const float r = rcp_approx(d01 * d23);
-    const float t01 = r * d23, t23 = r * d01;
-    y0 = t01 * d1;
-    y1 = t01 * d0;
-    y2 = t23 * d3;
-    y3 = t23 * d2;
 }
 
 // Converts two adjacent 16x8 accumulator tiles (n-tiles 2k, 2k+1) into the A fragment of a

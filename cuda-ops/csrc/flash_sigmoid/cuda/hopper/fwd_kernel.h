@@ -23,7 +23,11 @@ struct FwdTraits {
 #ifndef FS_SM90_FWD_D64_GROUPS
 #define FS_SM90_FWD_D64_GROUPS 3
 #endif
-    static constexpr int kConsumerGroups = kHeadDim == 64 ? FS_SM90_FWD_D64_GROUPS : 2;
+#ifndef FS_SM90_FWD_D128_GROUPS
+#define FS_SM90_FWD_D128_GROUPS 2
+#endif
+    static constexpr int kConsumerGroups =
+        kHeadDim == 64 ? FS_SM90_FWD_D64_GROUPS : FS_SM90_FWD_D128_GROUPS;
     static constexpr int kBlockM = 64 * kConsumerGroups;
 #ifndef FS_SM90_FWD_BLOCK_N
 #define FS_SM90_FWD_BLOCK_N 128
@@ -46,6 +50,23 @@ struct FwdTraits {
     // Releases of K/V stages: one arrival per consumer warp (after its lanes' wgmma waits) rather
     // than one per thread.
     static constexpr bool kWarpRelease = FS_SM90_FWD_WARP_RELEASE;
+    // The sigmoid's form (generic/sigmoid.h): how many weights share one reciprocal (four at
+    // D = 64, 2-3% faster there in three interleaved runs; two at D = 128, where four were not
+    // faster), the reciprocal on the FMA pipe, and how many of every four exponentials go there
+    // (both slower wherever measured: KERNEL_NOTES.md; kept for kernel development).
+#ifdef FS_SM90_FWD_SIGMOID_WIDTH
+    static constexpr int kSigmoidWidth = FS_SM90_FWD_SIGMOID_WIDTH;
+#else
+    static constexpr int kSigmoidWidth = kHeadDim == 64 ? 4 : 2;
+#endif
+#ifndef FS_SM90_FWD_RCP_ON_FMA
+#define FS_SM90_FWD_RCP_ON_FMA 0
+#endif
+#ifndef FS_SM90_FWD_FMA_EXPS
+#define FS_SM90_FWD_FMA_EXPS 0
+#endif
+    static constexpr bool kRcpOnFma = FS_SM90_FWD_RCP_ON_FMA;
+    static constexpr int kFmaExps = FS_SM90_FWD_FMA_EXPS;
     static constexpr int kChunks = kHeadDim / 64;  // 128-byte swizzle atoms across the head dim
     static constexpr int kThreads = 128 * (1 + kConsumerGroups);
     static constexpr int kConsumerThreads = 128 * kConsumerGroups;
@@ -110,37 +131,30 @@ __device__ __forceinline__ void scores_to_weights(float (&s)[Traits::kBlockN / 2
                                                   int diagonal) {
 #pragma unroll
     for (int j = 0; j < Traits::kBlockN / 8; ++j) {
-#if defined(FS_DEV_SIGMOID) && FS_DEV_SIGMOID == 4
-        // Kernel development only (benchmarks/native/run_sm90_dev.sh): one reciprocal for the
-        // four weights of this thread in n-tile j.
+        // This thread's four elements of n-tile j: rows row0 + 8 (e / 2), columns col0 + 8 j +
+        // (e % 2).
         float w[4];
 #pragma unroll
         for (int e = 0; e < 4; ++e) w[e] = fmaf(s[4 * j + e], scale_in, bias_in);
-        sigmoid4_of_scaled(w[0], w[1], w[2], w[3], kWeightUnit);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            if (mask && col0 + 8 * j + (e & 1) > row0 + 8 * (e / 2) + diagonal) w[e] = 0.f;
-            s[4 * j + e] = w[e];
-        }
-#else
-#pragma unroll
-        for (int e = 0; e < 4; e += 2) {
-            float w0 = fmaf(s[4 * j + e], scale_in, bias_in);
-            float w1 = fmaf(s[4 * j + e + 1], scale_in, bias_in);
 #if defined(FS_DEV_SIGMOID) && FS_DEV_SIGMOID == 0
             // Kernel development only: no sigmoid at all, the ceiling any sigmoid form can reach.
-            w0 = fmaf(w0, 1e-4f, 1.f);
-            w1 = fmaf(w1, 1e-4f, 1.f);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) w[e] = fmaf(w[e], 1e-4f, 1.f);
 #else
-            sigmoid2_of_scaled(w0, w1, kWeightUnit);  // weights x kWeightScale (utils.h)
-#endif
-            // Elements e, e + 1 sit in row row0 + 8 (e / 2), columns col0 + 8 j and + 1.
-            if (mask && col0 + 8 * j > row0 + 8 * (e / 2) + diagonal) w0 = 0.f;
-            if (mask && col0 + 8 * j + 1 > row0 + 8 * (e / 2) + diagonal) w1 = 0.f;
-            s[4 * j + e] = w0;
-            s[4 * j + e + 1] = w1;
+        // Weights x kWeightScale (generic/sigmoid.h).
+        if constexpr (Traits::kSigmoidWidth == 4) {
+            sigmoid4_of_scaled<Traits::kRcpOnFma, Traits::kFmaExps>(w[0], w[1], w[2], w[3]);
+        } else {
+            static_assert(Traits::kFmaExps == 0, "the paired sigmoid has its exponentials on MUFU");
+            sigmoid2_of_scaled<Traits::kRcpOnFma>(w[0], w[1], kWeightUnit);
+            sigmoid2_of_scaled<Traits::kRcpOnFma>(w[2], w[3], kWeightUnit);
         }
 #endif
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            if (mask && col0 + 8 * j + (e % 2) > row0 + 8 * (e / 2) + diagonal) w[e] = 0.f;
+            s[4 * j + e] = w[e];
+        }
     }
 }
 

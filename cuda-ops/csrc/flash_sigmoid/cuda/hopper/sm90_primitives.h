@@ -14,7 +14,7 @@
 namespace flash_sigmoid::cuda::sm90 {
 
 // One sigmoid, one 16-bit packing and one shared-memory address for every CUDA kernel
-// (generic/utils.h).
+// (generic/utils.h, generic/sigmoid.h).
 using generic::kSigmoidInputScale;
 using generic::kWeightUnit;
 using generic::pack2;
