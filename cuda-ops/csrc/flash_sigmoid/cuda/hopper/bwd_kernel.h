@@ -27,7 +27,15 @@ struct BwdTraits {
     static constexpr int kConsumerThreads = 256;
     static constexpr int kQBytes = kBlockM * kHeadDim * 2;
     static constexpr int kKBytes = kBlockN * kHeadDim * 2;
-    static constexpr int kDqColumns = kHeadDim / 2;  // dQ columns per warp group
+    // kOwnDq (development: FS_SM90_BWD_OWN_DQ): each group computes the share of dQ from its own
+    // 64 keys, 64 columns at a time, and adds it, so that the groups never wait for each other
+    // (twice the atomics); otherwise they exchange dS^T and each computes half of dQ's columns
+    // over all 128 keys.
+#ifndef FS_SM90_BWD_OWN_DQ
+#define FS_SM90_BWD_OWN_DQ 0
+#endif
+    static constexpr bool kOwnDq = FS_SM90_BWD_OWN_DQ;
+    static constexpr int kDqColumns = kOwnDq ? 64 : kHeadDim / 2;  // per product
     static constexpr int kProducerRegisters = 24;
     static constexpr int kConsumerRegisters = 240;
 };
@@ -243,40 +251,70 @@ __global__ void __launch_bounds__(384, 1)
             }
             wgmma_commit();
 
-            // dQ (64 x kDqColumns of this group) = dS K over all 128 keys: both groups' dS^T.
-            named_barrier_sync(1, Traits::kConsumerThreads);
-            float dq[Traits::kDqColumns / 2];
-            const uint32_t ds_addr = smem_addr(sh.ds[buffer]);
-            // This group's columns of K: chunk wg at D = 128, the wg-th half of the chunk at 64.
-            const uint32_t k_columns =
-                smem_addr(sh.k) + (kHeadDim == 128 ? wg * kBlockN * 128 : wg * 64);
+            // Adds 64 rows x kDqColumns of dQ from column `column` into the float32 workspace
+            // (B, Tq, H, D); the scale is applied when it is converted to dq's dtype.
+            auto add_dq = [&](const float(&dq)[Traits::kDqColumns / 2], int column) {
 #pragma unroll
-            for (int kk = 0; kk < kBlockN / 16; ++kk) {
-                mma_ss<Element, Traits::kDqColumns, 1>(
-                    dq, make_desc(ds_addr + kk * 16 * 128, kBlockM * 128, 1024),
-                    make_desc(k_columns + kk * 16 * 128, kBlockN * 128, 1024), kk > 0);
-            }
-            wgmma_commit();
-            wgmma_wait<0>();
-            fence_registers(dk);
-            fence_registers(dv);
-            fence_registers(dq);
-            mbar_arrive(&sh.empty[stage]);
-
-            // Add dQ into the float32 workspace (B, Tq, H, D); the scale is applied when it is
-            // converted to dq's dtype.
+                for (int half = 0; half < 2; ++half) {
+                    const int row = m0 + warp * 16 + lane / 4 + 8 * half;
+                    if (row >= p.q_len) continue;
+                    float* dst =
+                        p.workspace +
+                        ((static_cast<int64_t>(b) * p.q_len + row) * p.heads + h) * kHeadDim +
+                        column + col_in_tile;
 #pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                const int row = m0 + warp * 16 + lane / 4 + 8 * half;
-                if (row >= p.q_len) continue;
-                float* dst = p.workspace +
-                             ((static_cast<int64_t>(b) * p.q_len + row) * p.heads + h) * kHeadDim +
-                             wg * Traits::kDqColumns + col_in_tile;
-#pragma unroll
-                for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
-                    atomicAdd(reinterpret_cast<float2*>(dst + 8 * j),
-                              make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]));
+                    for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
+                        atomicAdd(reinterpret_cast<float2*>(dst + 8 * j),
+                                  make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]));
+                    }
                 }
+            };
+            const uint32_t ds_addr = smem_addr(sh.ds[buffer]);
+            if constexpr (Traits::kOwnDq) {
+                wgmma_wait<0>();  // dV and dK: Q and dO's stage is free, pa and dsa die
+                fence_registers(dk);
+                fence_registers(dv);
+                mbar_arrive(&sh.empty[stage]);
+                named_barrier_sync(2 + wg, 128);  // this group's rows of dS^T are all written
+#pragma unroll
+                for (int column = 0; column < kHeadDim; column += 64) {
+                    float dq[Traits::kDqColumns / 2];
+                    wgmma_fence();
+#pragma unroll
+                    for (int kk = 0; kk < 64 / 16; ++kk) {
+                        const uint32_t row = (wg * 64 + kk * 16) * 128;
+                        mma_ss<Element, 64, 1>(
+                            dq, make_desc(ds_addr + row, kBlockM * 128, 1024),
+                            make_desc(smem_addr(sh.k) + (column / 64) * kBlockN * 128 + row,
+                                      kBlockN * 128, 1024),
+                            kk > 0);
+                    }
+                    wgmma_commit();
+                    wgmma_wait<0>();
+                    fence_registers(dq);
+                    add_dq(dq, column);
+                }
+            } else {
+                // dQ (64 x kDqColumns of this group) = dS K over all 128 keys: both groups' dS^T.
+                named_barrier_sync(1, Traits::kConsumerThreads);
+                float dq[Traits::kDqColumns / 2];
+                // This group's columns of K: chunk wg at D = 128, the wg-th half of the chunk at
+                // 64.
+                const uint32_t k_columns =
+                    smem_addr(sh.k) + (kHeadDim == 128 ? wg * kBlockN * 128 : wg * 64);
+#pragma unroll
+                for (int kk = 0; kk < kBlockN / 16; ++kk) {
+                    mma_ss<Element, Traits::kDqColumns, 1>(
+                        dq, make_desc(ds_addr + kk * 16 * 128, kBlockM * 128, 1024),
+                        make_desc(k_columns + kk * 16 * 128, kBlockN * 128, 1024), kk > 0);
+                }
+                wgmma_commit();
+                wgmma_wait<0>();
+                fence_registers(dk);
+                fence_registers(dv);
+                fence_registers(dq);
+                mbar_arrive(&sh.empty[stage]);
+                add_dq(dq, wg * Traits::kDqColumns);
             }
         }
         if (p.d_head_bias) {
