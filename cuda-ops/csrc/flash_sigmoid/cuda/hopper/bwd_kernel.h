@@ -35,13 +35,30 @@ struct BwdTraits {
 #define FS_SM90_BWD_OWN_DQ 0
 #endif
     static constexpr bool kOwnDq = FS_SM90_BWD_OWN_DQ;
+    // kTmaDq (development: FS_SM90_BWD_TMA_DQ): each group's dQ tile goes into shared memory and
+    // one thread adds it into the workspace by TMA reduce-add (a few bulk operations in L2)
+    // instead of 16 float2 atomics a thread.
+#ifndef FS_SM90_BWD_TMA_DQ
+#define FS_SM90_BWD_TMA_DQ 0
+#endif
+    static constexpr bool kTmaDq = FS_SM90_BWD_TMA_DQ;
+    static_assert(!(kOwnDq && kTmaDq), "TMA reduce-add of dQ is written for the exchange of dS");
     static constexpr int kDqColumns = kOwnDq ? 64 : kHeadDim / 2;  // per product
     static constexpr int kProducerRegisters = 24;
     static constexpr int kConsumerRegisters = 240;
 };
 
+// Each group's dQ tile for the TMA reduce-add: 64 rows x kDqColumns floats as boxes of 32 columns
+// (128 bytes, swizzled); nothing without it.
+template <typename Traits, bool = Traits::kTmaDq>
+struct BwdDqTiles {};
+template <typename Traits>
+struct BwdDqTiles<Traits, true> {
+    alignas(1024) float dq[2][64 * Traits::kDqColumns];
+};
+
 template <typename Traits, typename Element>
-struct alignas(1024) BwdShared {
+struct alignas(1024) BwdShared : BwdDqTiles<Traits> {
     Element k[Traits::kBlockN * Traits::kHeadDim];
     Element v[Traits::kBlockN * Traits::kHeadDim];
     Element q[Traits::kStages][Traits::kBlockM * Traits::kHeadDim];
@@ -67,7 +84,8 @@ __global__ void __launch_bounds__(384, 1)
     backward_kernel(const __grid_constant__ CUtensorMap q_map,
                     const __grid_constant__ CUtensorMap k_map,
                     const __grid_constant__ CUtensorMap v_map,
-                    const __grid_constant__ CUtensorMap do_map, const BwdParams p) {
+                    const __grid_constant__ CUtensorMap do_map,
+                    const __grid_constant__ CUtensorMap dq_map, const BwdParams p) {
     using Traits = BwdTraits<Element, kHeadDim>;
     using Shared = BwdShared<Traits, Element>;
     constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kStages = Traits::kStages;
@@ -296,8 +314,15 @@ __global__ void __launch_bounds__(384, 1)
                 }
             } else {
                 // dQ (64 x kDqColumns of this group) = dS K over all 128 keys: both groups' dS^T.
+                // With the TMA reduce-add, this group's previous one must have read its tile
+                // before the barrier lets the group write it again.
+                if constexpr (Traits::kTmaDq) {
+                    if (threadIdx.x % 128 == 0) bulk_wait_read<0>();
+                }
                 named_barrier_sync(1, Traits::kConsumerThreads);
                 float dq[Traits::kDqColumns / 2];
+                // (Otherwise ptxas inserts it: the tile's stores read the last block's dq.)
+                if constexpr (Traits::kTmaDq) wgmma_fence();
                 // This group's columns of K: chunk wg at D = 128, the wg-th half of the chunk at
                 // 64.
                 const uint32_t k_columns =
@@ -314,7 +339,35 @@ __global__ void __launch_bounds__(384, 1)
                 fence_registers(dv);
                 fence_registers(dq);
                 mbar_arrive(&sh.empty[stage]);
-                add_dq(dq, wg * Traits::kDqColumns);
+                if constexpr (Traits::kTmaDq) {
+                    // Element (r, c) of box c / 32 at r * 128 + 16 ((c % 32) / 4 ^ r % 8) +
+                    // 4 (c % 4): the 128-byte swizzle of the tensor map.
+                    uint8_t* tile = reinterpret_cast<uint8_t*>(sh.dq[wg]);
+#pragma unroll
+                    for (int half = 0; half < 2; ++half) {
+                        const int r = warp * 16 + lane / 4 + 8 * half;
+#pragma unroll
+                        for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
+                            const int c = 8 * j + col_in_tile;
+                            *reinterpret_cast<float2*>(tile + (c / 32) * 64 * 128 + r * 128 +
+                                                       ((((c % 32) / 4) ^ (r % 8)) << 4) +
+                                                       (c % 4) * 4) =
+                                make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]);
+                        }
+                    }
+                    fence_async_shared();
+                    named_barrier_sync(2 + wg, 128);
+                    if (threadIdx.x % 128 == 0) {
+#pragma unroll
+                        for (int box = 0; box < Traits::kDqColumns / 32; ++box) {
+                            tma_reduce_add_4d(&dq_map, tile + box * 64 * 128,
+                                              wg * Traits::kDqColumns + box * 32, m0, h, b);
+                        }
+                        bulk_commit();
+                    }
+                } else {
+                    add_dq(dq, wg * Traits::kDqColumns);
+                }
             }
         }
         if (p.d_head_bias) {
@@ -323,6 +376,10 @@ __global__ void __launch_bounds__(384, 1)
                 bias_grad += __shfl_xor_sync(0xffffffffu, bias_grad, off);
             if (lane == 0) atomicAdd(p.d_head_bias + h, bias_grad);
         }
+    }
+
+    if constexpr (Traits::kTmaDq) {
+        if (threadIdx.x % 128 == 0) bulk_wait<0>();  // the last reduce-adds, before the CTA ends
     }
 
     // dK (times the scale) and dV of this thread's two keys.

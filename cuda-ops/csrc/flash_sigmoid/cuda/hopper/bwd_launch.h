@@ -27,13 +27,21 @@ void launch_backward(const BwdParams& p, cudaStream_t stream) {
         CUtensorMap v =
             make_map<Element>(p.v, kHeadDim, p.k_len, p.kv_heads, p.batch, p.v_row_stride,
                               p.v_head_stride, p.v_batch_stride, Traits::kBlockN);
+        // The float32 workspace (B, Tq, H, D) in boxes of 32 columns x 64 rows, for the TMA
+        // reduce-add of dQ (development variant; unused otherwise).
+        CUtensorMap dq{};
+        if constexpr (Traits::kTmaDq) {
+            dq = make_map(CU_TENSOR_MAP_DATA_TYPE_FLOAT32, sizeof(float), p.workspace, kHeadDim,
+                          p.q_len, p.heads, p.batch, int64_t(p.heads) * kHeadDim, kHeadDim,
+                          int64_t(p.q_len) * p.heads * kHeadDim, 32, Traits::kBlockM);
+        }
         const size_t shared = sizeof(BwdShared<Traits, Element>) + 1024;
         auto kernel = backward_kernel<Element, kHeadDim>;
         check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(shared)),
                    "cudaFuncSetAttribute(backward_kernel sm90)");
         dim3 grid((p.k_len + Traits::kBlockN - 1) / Traits::kBlockN, p.kv_heads, p.batch);
-        kernel<<<grid, Traits::kThreads, shared, stream>>>(q, k, v, dout, p);
+        kernel<<<grid, Traits::kThreads, shared, stream>>>(q, k, v, dout, dq, p);
         check_cuda(cudaGetLastError(), "launch of backward_kernel sm90");
     }
     run_dq_conversion<Element, kHeadDim>(p, stream);

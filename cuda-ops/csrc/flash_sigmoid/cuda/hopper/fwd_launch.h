@@ -33,11 +33,12 @@ inline PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
     return fn;
 }
 
-// A (D, T, heads, B) view of a (B, T, heads, D) operand, loaded in boxes of 64 x rows with the
-// 128-byte swizzle that wgmma's descriptors expect.
-template <typename Element>
-CUtensorMap make_map(const void* data, int head_dim, int len, int heads, int batch,
-                     int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_rows) {
+// A (D, T, heads, B) view of a (B, T, heads, D) tensor of `type`, moved in boxes of box_columns x
+// box_rows with the 128-byte swizzle that wgmma's descriptors expect.
+inline CUtensorMap make_map(CUtensorMapDataType type, size_t element_size, const void* data,
+                            int head_dim, int len, int heads, int batch, int64_t row_stride,
+                            int64_t head_stride, int64_t batch_stride, int box_columns,
+                            int box_rows) {
     // A dimension of size 1 is never stepped over, so its stride may be anything the caller had;
     // TMA wants multiples of 16 bytes, so such strides become the packed ones.
     if (len == 1) row_stride = head_dim;
@@ -46,14 +47,11 @@ CUtensorMap make_map(const void* data, int head_dim, int len, int heads, int bat
     CUtensorMap map;
     const cuuint64_t dims[4] = {cuuint64_t(head_dim), cuuint64_t(len), cuuint64_t(heads),
                                 cuuint64_t(batch)};
-    const cuuint64_t strides[3] = {cuuint64_t(row_stride) * sizeof(Element),
-                                   cuuint64_t(head_stride) * sizeof(Element),
-                                   cuuint64_t(batch_stride) * sizeof(Element)};
-    const cuuint32_t box[4] = {64, cuuint32_t(box_rows), 1, 1};
+    const cuuint64_t strides[3] = {cuuint64_t(row_stride) * element_size,
+                                   cuuint64_t(head_stride) * element_size,
+                                   cuuint64_t(batch_stride) * element_size};
+    const cuuint32_t box[4] = {cuuint32_t(box_columns), cuuint32_t(box_rows), 1, 1};
     const cuuint32_t element_strides[4] = {1, 1, 1, 1};
-    const CUtensorMapDataType type = std::is_same_v<Element, __nv_bfloat16>
-                                         ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                         : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
     CUresult r =
         encode_tiled()(&map, type, 4, const_cast<void*>(data), dims, strides, box, element_strides,
                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
@@ -63,6 +61,17 @@ CUtensorMap make_map(const void* data, int head_dim, int len, int heads, int bat
                                  std::to_string(static_cast<int>(r)));
     }
     return map;
+}
+
+// A 16-bit operand in boxes of 64 columns (128 bytes) x rows.
+template <typename Element>
+CUtensorMap make_map(const void* data, int head_dim, int len, int heads, int batch,
+                     int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_rows) {
+    const CUtensorMapDataType type = std::is_same_v<Element, __nv_bfloat16>
+                                         ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                         : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+    return make_map(type, sizeof(Element), data, head_dim, len, heads, batch, row_stride,
+                    head_stride, batch_stride, 64, box_rows);
 }
 
 template <typename Element, int kHeadDim>
