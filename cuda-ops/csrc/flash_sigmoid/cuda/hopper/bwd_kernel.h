@@ -68,10 +68,6 @@ struct alignas(1024) BwdShared : BwdDqTiles<Traits> {
     uint64_t full[Traits::kStages], empty[Traits::kStages];
 };
 
-__device__ __forceinline__ void fence_async_shared() {
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-
 // The query blocks that see any of the keys [n0, n0 + 128).
 __device__ __forceinline__ int first_query_block(const FwdParams& p, int n0, int block_m) {
     if (!p.causal) return 0;

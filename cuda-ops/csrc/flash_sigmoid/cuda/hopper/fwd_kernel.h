@@ -67,6 +67,13 @@ struct FwdTraits {
 #endif
     static constexpr bool kRcpOnFma = FS_SM90_FWD_RCP_ON_FMA;
     static constexpr int kFmaExps = FS_SM90_FWD_FMA_EXPS;
+    // kTmaStore (development: FS_SM90_FWD_TMA_STORE): each group writes O into its rows of the Q
+    // tile (free once its last S product completed) and one thread stores them by TMA, instead of
+    // 4-byte stores from every thread.
+#ifndef FS_SM90_FWD_TMA_STORE
+#define FS_SM90_FWD_TMA_STORE 0
+#endif
+    static constexpr bool kTmaStore = FS_SM90_FWD_TMA_STORE;
     static constexpr int kChunks = kHeadDim / 64;  // 128-byte swizzle atoms across the head dim
     static constexpr int kThreads = 128 * (1 + kConsumerGroups);
     static constexpr int kConsumerThreads = 128 * kConsumerGroups;
@@ -178,7 +185,8 @@ template <typename Element, int kHeadDim>
 __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
     forward_kernel(const __grid_constant__ CUtensorMap q_map,
                    const __grid_constant__ CUtensorMap k_map,
-                   const __grid_constant__ CUtensorMap v_map, const FwdParams p) {
+                   const __grid_constant__ CUtensorMap v_map,
+                   const __grid_constant__ CUtensorMap o_map, const FwdParams p) {
     using Traits = FwdTraits<Element, kHeadDim>;
     using Shared = FwdShared<Traits, Element>;
     constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN, kStages = Traits::kStages;
@@ -331,6 +339,35 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
         wgmma_wait<0>();
         fence_registers(o);
         release(&sh.v_empty[last]);
+    }
+
+    if constexpr (Traits::kTmaStore) {
+        // Column c of row r of this group's 64 rows goes to chunk c / 64 of the Q tile at
+        // r * 128 + 16 ((c % 64) / 8 ^ r % 8) + 2 (c % 8): the 128-byte swizzle of the map.
+        uint8_t* tile = reinterpret_cast<uint8_t*>(sh.q) + wg * 64 * 128;
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int r = warp * 16 + lane / 4 + 8 * half;
+#pragma unroll
+            for (int j = 0; j < kHeadDim / 8; ++j) {
+                const int c = 8 * j + col_in_tile;
+                *reinterpret_cast<uint32_t*>(tile + (c / 64) * kBlockM * 128 + r * 128 +
+                                             ((((c % 64) / 8) ^ (r % 8)) << 4) + (c % 8) * 2) =
+                    pack2<Element>(o[4 * j + 2 * half] * kWeightUnit,
+                                   o[4 * j + 2 * half + 1] * kWeightUnit);
+            }
+        }
+        fence_async_shared();
+        named_barrier_sync(4 + wg, 128);
+        if (threadIdx.x % 128 == 0) {
+#pragma unroll
+            for (int c = 0; c < Traits::kChunks; ++c) {
+                tma_store_4d(&o_map, tile + c * kBlockM * 128, c * 64, m0 + wg * 64, h, b);
+            }
+            bulk_commit();
+            bulk_wait_read<0>();  // the tile must stay until read: the CTA's memory goes next
+        }
+        return;
     }
 
     // Epilogue: each thread holds pairs of adjacent columns of two rows.

@@ -83,6 +83,12 @@ void launch_forward(const FwdParams& p, cudaStream_t stream) {
                                       p.k_head_stride, p.k_batch_stride, Traits::kBlockN);
     CUtensorMap v = make_map<Element>(p.v, kHeadDim, p.k_len, p.kv_heads, p.batch, p.v_row_stride,
                                       p.v_head_stride, p.v_batch_stride, Traits::kBlockN);
+    // O in boxes of 64 rows, one consumer group's (development variant; unused otherwise).
+    CUtensorMap o{};
+    if constexpr (Traits::kTmaStore) {
+        o = make_map<Element>(p.o, kHeadDim, p.q_len, p.heads, p.batch, p.o_row_stride,
+                              p.o_head_stride, p.o_batch_stride, 64);
+    }
     const size_t shared = sizeof(FwdShared<Traits, Element>) + 1024;  // + alignment slack
     auto kernel = forward_kernel<Element, kHeadDim>;
     check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -93,7 +99,7 @@ void launch_forward(const FwdParams& p, cudaStream_t stream) {
         throw std::runtime_error("the sm90 forward takes at most 65535 heads and batch entries");
     }
     dim3 grid((p.q_len + Traits::kBlockM - 1) / Traits::kBlockM, p.heads, p.batch);
-    kernel<<<grid, Traits::kThreads, shared, stream>>>(q, k, v, p);
+    kernel<<<grid, Traits::kThreads, shared, stream>>>(q, k, v, o, p);
     check_cuda(cudaGetLastError(), "launch of forward_kernel sm90");
 }
 

@@ -88,6 +88,20 @@ __device__ __forceinline__ void tma_load_4d(void* dst, const CUtensorMap* map, u
         "r"(c3)
         : "memory");
 }
+// Orders this thread's ordinary shared-memory stores before later reads by TMA or wgmma.
+__device__ __forceinline__ void fence_async_shared() {
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+// Stores a box in shared memory into the box at (c0, c1, c2, c3) of a 4-D tensor map
+// (out-of-range elements are skipped), as a bulk operation of this thread's bulk group.
+__device__ __forceinline__ void tma_store_4d(const CUtensorMap* map, const void* src, int c0,
+                                             int c1, int c2, int c3) {
+    asm volatile(
+        "cp.async.bulk.tensor.4d.global.shared::cta.bulk_group"
+        " [%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
+        "r"(smem_addr(src)), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+        : "memory");
+}
 // Adds a box in shared memory into the box at (c0, c1, c2, c3) of a 4-D tensor map (the add
 // happens in L2; out-of-range elements are skipped), as a bulk operation of this thread's bulk
 // group: bulk_commit closes the group, bulk_wait_read<N> waits until at most N groups still read
