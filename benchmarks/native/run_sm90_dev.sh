@@ -28,27 +28,31 @@ for spec in $VARIANTS; do
   done
 done
 wait
+# Few files under $OUTDIR (the device tool brings back only a handful): one build log and one
+# disassembly (the bf16 Hopper kernels of every variant) for all variants.
+: >"$OUTDIR/build.log"; : >"$OUTDIR/sass.txt"
 for spec in $VARIANTS; do
   name=${spec%%=*}
-  cat /tmp/sm90_dev_obj_$name/*.log > "$OUTDIR/build_$name.log"
+  { echo "=== $name"; cat /tmp/sm90_dev_obj_$name/*.log; } > /tmp/sm90_dev_obj_$name/all.txt
   nvcc -gencode arch=compute_90a,code=sm_90a -o /tmp/sm90_dev_$name /tmp/sm90_dev_obj_$name/*.o \
-    >>"$OUTDIR/build_$name.log" 2>&1
+    >>/tmp/sm90_dev_obj_$name/all.txt 2>&1
+  cat /tmp/sm90_dev_obj_$name/all.txt >>"$OUTDIR/build.log"
 done
 echo "built in $((SECONDS - start)) s"
 for spec in $VARIANTS; do
   name=${spec%%=*}
-  [ -x /tmp/sm90_dev_$name ] || { echo "build $name failed"; tail -40 "$OUTDIR/build_$name.log"; exit 1; }
-  grep -E "C75|spill" "$OUTDIR/build_$name.log" | grep -v " 0 bytes spill stores" | sort | uniq -c | sed "s/^/$name: /"
+  [ -x /tmp/sm90_dev_$name ] || { echo "build $name failed"; tail -40 /tmp/sm90_dev_obj_$name/all.txt; exit 1; }
+  grep -E "C75|spill" /tmp/sm90_dev_obj_$name/all.txt | grep -v " 0 bytes spill stores" | sort | uniq -c | sed "s/^/$name: /"
 done
-first=${VARIANTS%% *}; BIN=/tmp/sm90_dev_${first%%=*}
-cuobjdump -sass $BIN > "$OUTDIR/sass.txt" 2>/dev/null && \
-  echo "SASS: $(grep -c HGMMA "$OUTDIR/sass.txt") HGMMA"
+first=${VARIANTS%% *}
 # Instruction mix of each variant's bf16 forwards (per kernel: MUFU ops, FMA-pipe float ops,
 # conversions, integer ops), from the disassembly.
 for spec in $VARIANTS; do
   name=${spec%%=*}
-  cuobjdump -sass /tmp/sm90_dev_$name 2>/dev/null | awk -v name=$name '
-    /Function :/ { f = ($0 ~ /forward_kernelI13__nv_bfloat16Li64E/) ? "D64" : ($0 ~ /forward_kernelI13__nv_bfloat16Li128E/) ? "D128" : "" }
+  cuobjdump -sass /tmp/sm90_dev_$name 2>/dev/null | awk -v name=$name -v out="$OUTDIR/sass.txt" '
+    /Function :/ { f = ($0 ~ /forward_kernelI13__nv_bfloat16Li64E/) ? "D64" : ($0 ~ /forward_kernelI13__nv_bfloat16Li128E/) ? "D128" : ""
+                   keep = ($0 ~ /sm90.*(forward|backward)_kernelI13__nv_bfloat16/); if (keep) print "=== " name " " $0 >> out; next }
+    keep { print >> out }
     f != "" && /MUFU/ { m[f]++ } f != "" && /FFMA|FMUL|FADD|FMNMX/ { a[f]++ }
     f != "" && /F2FP/ { c[f]++ } f != "" && /IADD|LEA|SHF|IMAD|LOP3/ { i[f]++ } f != "" && /HGMMA/ { g[f]++ }
     END { for (k in m) printf "%s %s: MUFU %d, float %d, F2FP %d, int %d, HGMMA %d\n", name, k, m[k], a[k], c[k], i[k], g[k] }'
