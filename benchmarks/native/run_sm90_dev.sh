@@ -3,7 +3,8 @@
 # times the benchmark shapes, interleaving the variants; prints each variant's instruction mix and,
 # last, a table of medians. From the repository root:
 #   [FS_VARIANTS="name=-DFLAG=1,-DOTHER=2 ..."] [FS_TIME="fwd bwd"] [FS_REPS=N] [FS_CAUSAL="0 1"]
-#   [FS_D128_ONLY=1] [FS_CHECK_ALL=1] [FS_CLOCKS=1] benchmarks/native/run_sm90_dev.sh [--time-only]
+#   [FS_D128_ONLY=1] [FS_CHECK_ALL=1] [FS_CLOCKS=1] [FS_SIGMOID_RATE=1] \
+#   benchmarks/native/run_sm90_dev.sh [--time-only]
 # (a variant built with -DFS_DEV_SIGMOID=0, no sigmoid, fails the checks by design).
 set -u
 S=cuda-ops/csrc
@@ -96,6 +97,8 @@ if [ -n "${FS_CHECK_ALL:-}" ]; then
     check "${spec%%=*}" 0
   done
 fi
+# FS_SIGMOID_RATE=1: the sigmoid forms' throughput alone (first variant's binary).
+[ -n "${FS_SIGMOID_RATE:-}" ] && { /tmp/sm90_dev_${first%%=*} sigmoid-rate || fail=1; }
 # FS_CLOCKS=1: each variant's forward for 3000 launches per shape while nvidia-smi samples the SM
 # clock and the board power (the card's power limit can lower the clock under load: work on any
 # pipe then costs time); medians over the samples within 70% of the run's peak power.

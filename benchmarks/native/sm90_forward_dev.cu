@@ -4,6 +4,9 @@
 //
 //   sm90_forward_dev B H G Tq Tk D causal(0/1) bf16|fp16 [iterations] [bwd]
 // With "bwd", the backward instead: checked when iterations is 0, timed otherwise.
+//   sm90_forward_dev sigmoid-rate
+// The sigmoid forms' throughput alone, without products (KERNEL_NOTES: is the MUFU unit as fast
+// as modelled?).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -17,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "flash_sigmoid/cuda/generic/sigmoid.h"
 #include "flash_sigmoid/cuda/launch.h"
 
 using namespace flash_sigmoid::cuda;
@@ -394,7 +398,96 @@ int run(int B, int H, int G, int Tq, int Tk, int D, bool causal, int iters) {
     return ok ? 0 : 1;
 }
 
+// Every thread keeps 32 independent values and replaces each by a function of its sigmoid, `rounds`
+// times. Forms: 0 none (one FMA, as FS_DEV_SIGMOID=0), 1 single, 2 pair, 3 quad, 4 pair with the
+// FMA-pipe reciprocal. Per weight besides the form: the input FMA and the update FMA (the
+// kernels' scale FMA and half a pack).
+constexpr int kRateThreads = 256, kRateValues = 32;
+template <int kForm>
+__global__ void __launch_bounds__(kRateThreads, 4) sigmoid_rate(float* out, int rounds) {
+    using namespace flash_sigmoid::cuda::generic;
+    float v[kRateValues];
+#pragma unroll
+    for (int i = 0; i < kRateValues; ++i) {
+        v[i] = -20.f + 40.f * ((threadIdx.x * kRateValues + i) % 997) / 997.f;
+    }
+    for (int r = 0; r < rounds; ++r) {
+#pragma unroll
+        for (int i = 0; i < kRateValues; i += 4) {
+            float w[4];
+#pragma unroll
+            for (int e = 0; e < 4; ++e) w[e] = fmaf(v[i + e], kSigmoidInputScale, 0.1f);
+            if constexpr (kForm == 0) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) w[e] = fmaf(w[e], 1e-4f, 1.f);
+            } else if constexpr (kForm == 1) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) w[e] = sigmoid_of_scaled(w[e], kWeightUnit);
+            } else if constexpr (kForm == 2) {
+                sigmoid2_of_scaled(w[0], w[1], kWeightUnit);
+                sigmoid2_of_scaled(w[2], w[3], kWeightUnit);
+            } else if constexpr (kForm == 3) {
+                sigmoid4_of_scaled(w[0], w[1], w[2], w[3]);
+            } else {
+                sigmoid2_of_scaled<true>(w[0], w[1], kWeightUnit);
+                sigmoid2_of_scaled<true>(w[2], w[3], kWeightUnit);
+            }
+#pragma unroll
+            for (int e = 0; e < 4; ++e) v[i + e] = fmaf(w[e], 1e-9f, v[i + e]);
+        }
+    }
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < kRateValues; ++i) sum += v[i];
+    out[blockIdx.x * kRateThreads + threadIdx.x] = sum;
+}
+
+int sigmoid_rates() {
+    int device = 0, sms = 0, khz = 0;
+    CHECK(cudaGetDevice(&device));
+    CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device));
+    const int blocks = sms * 4, rounds = 2000;
+    float* out;
+    CHECK(cudaMalloc(&out, sizeof(float) * blocks * kRateThreads));
+    const char* names[] = {"none", "single", "pair", "quad", "pair, FMA-pipe reciprocal"};
+    auto time_form = [&](int form) {
+        auto launch = [&] {
+            switch (form) {
+                case 0:
+                    sigmoid_rate<0><<<blocks, kRateThreads>>>(out, rounds);
+                    break;
+                case 1:
+                    sigmoid_rate<1><<<blocks, kRateThreads>>>(out, rounds);
+                    break;
+                case 2:
+                    sigmoid_rate<2><<<blocks, kRateThreads>>>(out, rounds);
+                    break;
+                case 3:
+                    sigmoid_rate<3><<<blocks, kRateThreads>>>(out, rounds);
+                    break;
+                default:
+                    sigmoid_rate<4><<<blocks, kRateThreads>>>(out, rounds);
+                    break;
+            }
+            CHECK(cudaGetLastError());
+        };
+        const double ms = median_ms(launch, 2, 9);
+        const double weights = double(blocks) * kRateThreads * kRateValues * rounds;
+        // Per SM and clock at the device's reported clock (the card may run slower under load).
+        std::printf(
+            "sigmoid-rate %-26s %.3f ms, %.1f G weights/s, %.2f weights per clock per SM "
+            "at %d MHz\n",
+            names[form], ms, weights / ms / 1e6, weights / (ms * 1e-3) / sms / (khz * 1e3),
+            khz / 1000);
+    };
+    for (int form = 0; form < 5; ++form) time_form(form);
+    cudaFree(out);
+    return 0;
+}
+
 int main(int argc, char** argv) {
+    if (argc == 2 && std::strcmp(argv[1], "sigmoid-rate") == 0) return sigmoid_rates();
     if (argc < 9) {
         std::fprintf(stderr, "usage: %s B H G Tq Tk D causal bf16|fp16 [iterations]\n", argv[0]);
         return 2;
