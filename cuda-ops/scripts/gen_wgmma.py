@@ -44,6 +44,17 @@ def main():
                 out.append(f"        : {outputs}")
                 out.append('        : "l"(desc_a), "l"(desc_b), "r"(accumulate));')
                 out.append("}")
+    for n in RS_SHAPES:  # the same products with A in shared memory, K-major
+        acc = n // 2
+        outputs = ", ".join(f'"+f"(d[{i}])' for i in range(acc))
+        for ptx_type, c_type in TYPES:
+            out.append(f"template <> __device__ __forceinline__ void mma_ss_transposed_b<{c_type}, {n}>("
+                       f"float (&d)[{acc}], uint64_t desc_a, uint64_t desc_b, int accumulate) {{")
+            out.append("    asm volatile(")
+            out += ["        " + line for line in instruction(n, ptx_type, False, 1, 0)]
+            out.append(f"        : {outputs}")
+            out.append('        : "l"(desc_a), "l"(desc_b), "r"(accumulate));')
+            out.append("}")
     for n in RS_SHAPES:
         acc = n // 2
         outputs = ", ".join(f'"+f"(d[{i}])' for i in range(acc))

@@ -74,6 +74,13 @@ struct FwdTraits {
 #define FS_SM90_FWD_TMA_STORE 0
 #endif
     static constexpr bool kTmaStore = FS_SM90_FWD_TMA_STORE;
+    // kPInSmem (development: FS_SM90_FWD_P_IN_SMEM): P goes through a shared-memory tile of the
+    // group for an SS product instead of registers (RS), to test whether P V from registers slows
+    // down while the other group's sigmoid works the register file (KERNEL_NOTES).
+#ifndef FS_SM90_FWD_P_IN_SMEM
+#define FS_SM90_FWD_P_IN_SMEM 0
+#endif
+    static constexpr bool kPInSmem = FS_SM90_FWD_P_IN_SMEM;
     static constexpr int kChunks = kHeadDim / 64;  // 128-byte swizzle atoms across the head dim
     static constexpr int kThreads = 128 * (1 + kConsumerGroups);
     static constexpr int kConsumerThreads = 128 * kConsumerGroups;
@@ -86,8 +93,17 @@ struct FwdTraits {
     static_assert(kHeadDim % 64 == 0, "head dim must be a multiple of 64");
 };
 
+// Each group's P tile for kPInSmem: 64 rows x kBlockN keys, K-major in 64-key chunks with the
+// 128-byte swizzle; nothing without it.
+template <typename Traits, typename Element, bool = Traits::kPInSmem>
+struct FwdWeightTiles {};
 template <typename Traits, typename Element>
-struct alignas(1024) FwdShared {
+struct FwdWeightTiles<Traits, Element, true> {
+    alignas(1024) Element p[Traits::kConsumerGroups][64 * Traits::kBlockN];
+};
+
+template <typename Traits, typename Element>
+struct alignas(1024) FwdShared : FwdWeightTiles<Traits, Element> {
     Element q[Traits::kBlockM * Traits::kHeadDim];
     Element k[Traits::kStages][Traits::kBlockN * Traits::kHeadDim];
     Element v[Traits::kStages][Traits::kBlockN * Traits::kHeadDim];
@@ -128,6 +144,18 @@ __device__ __forceinline__ void issue_values(float (&o)[Traits::kHeadDim / 2],
     for (int kk = 0; kk < Traits::kBlockN / 16; ++kk) {
         uint64_t b = make_desc(v_addr + kk * 16 * 128, Traits::kBlockN * 128, 1024);
         mma_rs_transposed_b<Element, Traits::kHeadDim>(o, pa[kk], b, 1);
+    }
+}
+
+// P V with P from a group's shared-memory tile (kPInSmem).
+template <typename Element, typename Traits>
+__device__ __forceinline__ void issue_values_from_tile(float (&o)[Traits::kHeadDim / 2],
+                                                       uint32_t p_addr, uint32_t v_addr) {
+#pragma unroll
+    for (int kk = 0; kk < Traits::kBlockN / 16; ++kk) {
+        uint64_t a = make_desc(p_addr + (kk / 4) * (64 * 128) + (kk % 4) * 32, 16, 1024);
+        uint64_t b = make_desc(v_addr + kk * 16 * 128, Traits::kBlockN * 128, 1024);
+        mma_ss_transposed_b<Element, Traits::kHeadDim>(o, a, b, 1);
     }
 }
 
@@ -178,6 +206,21 @@ __device__ __forceinline__ void weights_to_operand(const float (&s)[Traits::kBlo
             pa[j / 2][(j % 2) * 2 + half] =
                 pack2<Element>(s[4 * j + 2 * half], s[4 * j + 2 * half + 1]);
         }
+    }
+}
+
+// P into a group's shared-memory tile (kPInSmem): key column c of row r (of the group's 64) at
+// chunk c / 64, r * 128 + 16 ((c % 64) / 8 ^ r % 8) + 2 (c % 8). `row` is this thread's first row.
+template <typename Element, typename Traits>
+__device__ __forceinline__ void weights_to_tile(const float (&s)[Traits::kBlockN / 2],
+                                                uint8_t* tile, int row, int col_in_tile) {
+    uint8_t* base = tile + row * 128 + col_in_tile * 2;  // rows row and row + 8: same swizzle
+    const int swizzle = row % 8;
+#pragma unroll
+    for (int j = 0; j < Traits::kBlockN / 8; ++j) {
+        uint8_t* chunk = base + (j / 8) * 64 * 128 + (((j % 8) ^ swizzle) << 4);
+        *reinterpret_cast<uint32_t*>(chunk) = pack2<Element>(s[4 * j], s[4 * j + 1]);
+        *reinterpret_cast<uint32_t*>(chunk + 8 * 128) = pack2<Element>(s[4 * j + 2], s[4 * j + 3]);
     }
 }
 
@@ -279,6 +322,28 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
         if (wg == kGroups - 1) pass_turn();  // group 0 goes first
         float s[kBlockN / 2];
         uint32_t pa[kBlockN / 16][4];
+        // P for the next P V: into pa, or (kPInSmem) into this group's tile, visible to the
+        // group's wgmma once every thread's stores are fenced and the group met.
+        auto publish_weights = [&] {
+            if constexpr (Traits::kPInSmem) {
+                weights_to_tile<Element, Traits>(s, reinterpret_cast<uint8_t*>(sh.p[wg]),
+                                                 warp * 16 + lane / 4, col_in_tile);
+                fence_async_shared();
+                named_barrier_sync(4 + wg, 128);
+            } else {
+                weights_to_operand<Element, Traits>(s, pa);
+            }
+        };
+        auto fence_weights = [&] {
+            if constexpr (!Traits::kPInSmem) fence_registers(pa);
+        };
+        auto issue_pv = [&](uint32_t v_addr) {
+            if constexpr (Traits::kPInSmem) {
+                issue_values_from_tile<Element, Traits>(o, smem_addr(sh.p[wg]), v_addr);
+            } else {
+                issue_values<Element, Traits>(o, pa, v_addr);
+            }
+        };
         const uint32_t q_addr = smem_addr(sh.q) + wg * 64 * 128;
         // Columns past this warp group's first row's diagonal need the mask.
         const int first_masked = m0 + wg * 64 + diagonal + 1;
@@ -297,19 +362,19 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
         scores_to_weights<Traits>(s, scale_in, bias_in,
                                   p.causal && (n + 1) * kBlockN > first_masked, row0,
                                   n * kBlockN + col_in_tile, diagonal);
-        weights_to_operand<Element, Traits>(s, pa);
+        publish_weights();
         for (int i = 1; i < n_blocks; ++i) {
             n = n_blocks - 1 - i;
             const int stage = i % kStages, prev = (i - 1) % kStages;
             mbar_wait(&sh.k_full[stage], (i / kStages) & 1);
-            fence_registers(pa);  // the weights must be final before the async product reads them
+            fence_weights();  // the weights must be final before the async product reads them
             fence_registers(o);
             mbar_wait(&sh.v_full[prev], ((i - 1) / kStages) & 1);
             wait_turn();
             wgmma_fence();
             issue_scores<Element, Traits>(s, q_addr, smem_addr(sh.k[stage]));
             wgmma_commit();
-            issue_values<Element, Traits>(o, pa, smem_addr(sh.v[prev]));
+            issue_pv(smem_addr(sh.v[prev]));
             wgmma_commit();
             pass_turn();
             wgmma_wait<1>();
@@ -320,17 +385,17 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
                                       n * kBlockN + col_in_tile, diagonal);
             wgmma_wait<0>();
             fence_registers(o);
-            fence_registers(pa);
+            fence_weights();
             release(&sh.v_empty[prev]);
-            weights_to_operand<Element, Traits>(s, pa);
+            publish_weights();
         }
         const int last = (n_blocks - 1) % kStages;
         mbar_wait(&sh.v_full[last], ((n_blocks - 1) / kStages) & 1);
-        fence_registers(pa);
+        fence_weights();
         fence_registers(o);
         wait_turn();
         wgmma_fence();
-        issue_values<Element, Traits>(o, pa, smem_addr(sh.v[last]));
+        issue_pv(smem_addr(sh.v[last]));
         wgmma_commit();
         pass_turn();
         // The last group passed one turn more than group 0 takes (its first); taking it

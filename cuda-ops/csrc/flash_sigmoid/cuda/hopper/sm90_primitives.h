@@ -72,6 +72,10 @@ __device__ void mma_ss(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, int 
 template <typename T, int N>
 __device__ void mma_rs_transposed_b(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b,
                                     int accumulate);
+// A K-major and B MN-major, both in shared memory.
+template <typename T, int N>
+__device__ void mma_ss_transposed_b(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b,
+                                    int accumulate);
 
 #include "wgmma_ops.inc"
 
