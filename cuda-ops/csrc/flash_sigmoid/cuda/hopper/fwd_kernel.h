@@ -81,6 +81,7 @@ struct FwdTraits {
 #define FS_SM90_FWD_P_IN_SMEM 0
 #endif
     static constexpr bool kPInSmem = FS_SM90_FWD_P_IN_SMEM;
+    static_assert(!kPInSmem || kBlockN % 64 == 0, "the P tile is made of 64-key chunks");
     static constexpr int kChunks = kHeadDim / 64;  // 128-byte swizzle atoms across the head dim
     static constexpr int kThreads = 128 * (1 + kConsumerGroups);
     static constexpr int kConsumerThreads = 128 * kConsumerGroups;
