@@ -12,41 +12,10 @@
 #pragma once
 
 #include "../params.h"
+#include "kernel_traits.h"
 #include "sm90_primitives.h"
 
 namespace flash_sigmoid::cuda::sm90 {
-
-template <typename Element, int kHeadDim_>
-struct BwdTraits {
-    static constexpr int kHeadDim = kHeadDim_;
-    static constexpr int kBlockM = 64;   // query rows per iteration
-    static constexpr int kBlockN = 128;  // keys per CTA, 64 per consumer warp group
-    static constexpr int kStages = 2;
-    static constexpr int kChunks = kHeadDim / 64;
-    static constexpr int kThreads = 384;
-    static constexpr int kConsumerThreads = 256;
-    static constexpr int kQBytes = kBlockM * kHeadDim * 2;
-    static constexpr int kKBytes = kBlockN * kHeadDim * 2;
-    // kOwnDq (development: FS_SM90_BWD_OWN_DQ): each group computes the share of dQ from its own
-    // 64 keys, 64 columns at a time, and adds it, so that the groups never wait for each other
-    // (twice the atomics); otherwise they exchange dS^T and each computes half of dQ's columns
-    // over all 128 keys.
-#ifndef FS_SM90_BWD_OWN_DQ
-#define FS_SM90_BWD_OWN_DQ 0
-#endif
-    static constexpr bool kOwnDq = FS_SM90_BWD_OWN_DQ;
-    // kTmaDq (development: FS_SM90_BWD_TMA_DQ): each group's dQ tile goes into shared memory and
-    // one thread adds it into the workspace by TMA reduce-add (a few bulk operations in L2)
-    // instead of 16 float2 atomics a thread.
-#ifndef FS_SM90_BWD_TMA_DQ
-#define FS_SM90_BWD_TMA_DQ 0
-#endif
-    static constexpr bool kTmaDq = FS_SM90_BWD_TMA_DQ;
-    static_assert(!(kOwnDq && kTmaDq), "TMA reduce-add of dQ is written for the exchange of dS");
-    static constexpr int kDqColumns = kOwnDq ? 64 : kHeadDim / 2;  // per product
-    static constexpr int kProducerRegisters = 24;
-    static constexpr int kConsumerRegisters = 240;
-};
 
 // Each group's dQ tile for the TMA reduce-add: 64 rows x kDqColumns floats as boxes of 32 columns
 // (128 bytes, swizzled); nothing without it.

@@ -11,88 +11,10 @@
 #pragma once
 
 #include "../params.h"
+#include "kernel_traits.h"
 #include "sm90_primitives.h"
 
 namespace flash_sigmoid::cuda::sm90 {
-
-template <typename Element, int kHeadDim_>
-struct FwdTraits {
-    static constexpr int kHeadDim = kHeadDim_;
-    // Consumer warp groups of 64 query rows each: two at D = 128 (240 registers each), three
-    // at D = 64, where the accumulators are half as large (160 registers each).
-#ifndef FS_SM90_FWD_D64_GROUPS
-#define FS_SM90_FWD_D64_GROUPS 3
-#endif
-#ifndef FS_SM90_FWD_D128_GROUPS
-#define FS_SM90_FWD_D128_GROUPS 2
-#endif
-    static constexpr int kConsumerGroups =
-        kHeadDim == 64 ? FS_SM90_FWD_D64_GROUPS : FS_SM90_FWD_D128_GROUPS;
-    static constexpr int kBlockM = 64 * kConsumerGroups;
-#ifndef FS_SM90_FWD_BLOCK_N
-#define FS_SM90_FWD_BLOCK_N 128
-#endif
-#ifndef FS_SM90_FWD_PINGPONG
-#define FS_SM90_FWD_PINGPONG 1
-#endif
-    static constexpr int kBlockN = kHeadDim == 128 ? FS_SM90_FWD_BLOCK_N : 128;
-    // The two consumer warp groups take turns issuing their products (FlashAttention-3's
-    // ping-pong), so that one group's sigmoid runs while the other's products occupy the tensor
-    // cores.
-    static constexpr bool kPingPong = FS_SM90_FWD_PINGPONG;
-#ifndef FS_SM90_FWD_STAGES
-#define FS_SM90_FWD_STAGES 2
-#endif
-#ifndef FS_SM90_FWD_WARP_RELEASE
-#define FS_SM90_FWD_WARP_RELEASE 1
-#endif
-    static constexpr int kStages = FS_SM90_FWD_STAGES;
-    // Releases of K/V stages: one arrival per consumer warp (after its lanes' wgmma waits) rather
-    // than one per thread.
-    static constexpr bool kWarpRelease = FS_SM90_FWD_WARP_RELEASE;
-    // The sigmoid's form (generic/sigmoid.h): how many weights share one reciprocal (four at
-    // D = 64, 2-3% faster there in three interleaved runs; two at D = 128, where four were not
-    // faster), the reciprocal on the FMA pipe, and how many of every four exponentials go there
-    // (both slower wherever measured: KERNEL_NOTES.md; kept for kernel development).
-#ifdef FS_SM90_FWD_SIGMOID_WIDTH
-    static constexpr int kSigmoidWidth = FS_SM90_FWD_SIGMOID_WIDTH;
-#else
-    static constexpr int kSigmoidWidth = kHeadDim == 64 ? 4 : 2;
-#endif
-#ifndef FS_SM90_FWD_RCP_ON_FMA
-#define FS_SM90_FWD_RCP_ON_FMA 0
-#endif
-#ifndef FS_SM90_FWD_FMA_EXPS
-#define FS_SM90_FWD_FMA_EXPS 0
-#endif
-    static constexpr bool kRcpOnFma = FS_SM90_FWD_RCP_ON_FMA;
-    static constexpr int kFmaExps = FS_SM90_FWD_FMA_EXPS;
-    // kTmaStore (development: FS_SM90_FWD_TMA_STORE): each group writes O into its rows of the Q
-    // tile (free once its last S product completed) and one thread stores them by TMA, instead of
-    // 4-byte stores from every thread.
-#ifndef FS_SM90_FWD_TMA_STORE
-#define FS_SM90_FWD_TMA_STORE 0
-#endif
-    static constexpr bool kTmaStore = FS_SM90_FWD_TMA_STORE;
-    // kPInSmem (development: FS_SM90_FWD_P_IN_SMEM): P goes through a shared-memory tile of the
-    // group for an SS product instead of registers (RS), to test whether P V from registers slows
-    // down while the other group's sigmoid works the register file (KERNEL_NOTES).
-#ifndef FS_SM90_FWD_P_IN_SMEM
-#define FS_SM90_FWD_P_IN_SMEM 0
-#endif
-    static constexpr bool kPInSmem = FS_SM90_FWD_P_IN_SMEM;
-    static_assert(!kPInSmem || kBlockN % 64 == 0, "the P tile is made of 64-key chunks");
-    static constexpr int kChunks = kHeadDim / 64;  // 128-byte swizzle atoms across the head dim
-    static constexpr int kThreads = 128 * (1 + kConsumerGroups);
-    static constexpr int kConsumerThreads = 128 * kConsumerGroups;
-    static constexpr int kQBytes = kBlockM * kHeadDim * 2;
-    static constexpr int kKVBytes = kBlockN * kHeadDim * 2;
-    static constexpr int kProducerRegisters = 24;
-    static constexpr int kConsumerRegisters = kConsumerGroups == 2 ? 240 : 160;
-    static_assert(kProducerRegisters * 128 + kConsumerRegisters * kConsumerThreads <= 65536,
-                  "register file");
-    static_assert(kHeadDim % 64 == 0, "head dim must be a multiple of 64");
-};
 
 // Each group's P tile for kPInSmem: 64 rows x kBlockN keys, K-major in 64-key chunks with the
 // 128-byte swizzle; nothing without it.
