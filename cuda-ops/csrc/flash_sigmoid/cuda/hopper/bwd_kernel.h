@@ -23,7 +23,7 @@ template <typename Traits, bool = Traits::kTmaDq>
 struct BwdDqTiles {};
 template <typename Traits>
 struct BwdDqTiles<Traits, true> {
-    alignas(1024) float dq[2][64 * Traits::kDqColumns];
+    alignas(1024) float dq[2][64 * Traits::kDqTileColumns];
 };
 
 template <typename Traits, typename Element>
@@ -252,12 +252,53 @@ __global__ void __launch_bounds__(384, 1)
                     }
                 }
             };
+            // kTmaDq: dQ's 64 x kDqColumns from column `column` of this group's tile into shared
+            // memory, element (r, c) of box c / 32 at r * 128 + 16 ((c % 32) / 4 ^ r % 8) +
+            // 4 (c % 4): the 128-byte swizzle of the workspace's tensor map.
+            auto stage_dq = [&](const float(&dq)[Traits::kDqColumns / 2], int column) {
+                if constexpr (Traits::kTmaDq) {
+                    uint8_t* tile = reinterpret_cast<uint8_t*>(sh.dq[wg]);
+#pragma unroll
+                    for (int half = 0; half < 2; ++half) {
+                        const int r = warp * 16 + lane / 4 + 8 * half;
+#pragma unroll
+                        for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
+                            const int c = column + 8 * j + col_in_tile;
+                            *reinterpret_cast<float2*>(tile + (c / 32) * 64 * 128 + r * 128 +
+                                                       ((((c % 32) / 4) ^ (r % 8)) << 4) +
+                                                       (c % 4) * 4) =
+                                make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]);
+                        }
+                    }
+                }
+            };
+            // ... then, once the group's stores are fenced and met, one thread adds the tile
+            // into the workspace from column `first` on.
+            auto reduce_dq_tile = [&](int first) {
+                if constexpr (Traits::kTmaDq) {
+                    fence_async_shared();
+                    named_barrier_sync(2 + wg, 128);
+                    if (threadIdx.x % 128 == 0) {
+#pragma unroll
+                        for (int box = 0; box < Traits::kDqTileColumns / 32; ++box) {
+                            tma_reduce_add_4d(
+                                &dq_map, reinterpret_cast<uint8_t*>(sh.dq[wg]) + box * 64 * 128,
+                                first + box * 32, m0, h, b);
+                        }
+                        bulk_commit();
+                    }
+                }
+            };
             const uint32_t ds_addr = smem_addr(sh.ds[buffer]);
             if constexpr (Traits::kOwnDq) {
                 wgmma_wait<0>();  // dV and dK: Q and dO's stage is free, pa and dsa die
                 fence_registers(dk);
                 fence_registers(dv);
                 mbar_arrive(&sh.empty[stage]);
+                // With the TMA reduce-add, the group's previous one must have read its tile.
+                if constexpr (Traits::kTmaDq) {
+                    if (threadIdx.x % 128 == 0) bulk_wait_read<0>();
+                }
                 named_barrier_sync(2 + wg, 128);  // this group's rows of dS^T are all written
 #pragma unroll
                 for (int column = 0; column < kHeadDim; column += 64) {
@@ -275,8 +316,13 @@ __global__ void __launch_bounds__(384, 1)
                     wgmma_commit();
                     wgmma_wait<0>();
                     fence_registers(dq);
-                    add_dq(dq, column);
+                    if constexpr (Traits::kTmaDq) {
+                        stage_dq(dq, column);
+                    } else {
+                        add_dq(dq, column);
+                    }
                 }
+                if constexpr (Traits::kTmaDq) reduce_dq_tile(0);
             } else {
                 // dQ (64 x kDqColumns of this group) = dS K over all 128 keys: both groups' dS^T.
                 // With the TMA reduce-add, this group's previous one must have read its tile
@@ -305,31 +351,8 @@ __global__ void __launch_bounds__(384, 1)
                 fence_registers(dq);
                 mbar_arrive(&sh.empty[stage]);
                 if constexpr (Traits::kTmaDq) {
-                    // Element (r, c) of box c / 32 at r * 128 + 16 ((c % 32) / 4 ^ r % 8) +
-                    // 4 (c % 4): the 128-byte swizzle of the tensor map.
-                    uint8_t* tile = reinterpret_cast<uint8_t*>(sh.dq[wg]);
-#pragma unroll
-                    for (int half = 0; half < 2; ++half) {
-                        const int r = warp * 16 + lane / 4 + 8 * half;
-#pragma unroll
-                        for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
-                            const int c = 8 * j + col_in_tile;
-                            *reinterpret_cast<float2*>(tile + (c / 32) * 64 * 128 + r * 128 +
-                                                       ((((c % 32) / 4) ^ (r % 8)) << 4) +
-                                                       (c % 4) * 4) =
-                                make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]);
-                        }
-                    }
-                    fence_async_shared();
-                    named_barrier_sync(2 + wg, 128);
-                    if (threadIdx.x % 128 == 0) {
-#pragma unroll
-                        for (int box = 0; box < Traits::kDqColumns / 32; ++box) {
-                            tma_reduce_add_4d(&dq_map, tile + box * 64 * 128,
-                                              wg * Traits::kDqColumns + box * 32, m0, h, b);
-                        }
-                        bulk_commit();
-                    }
+                    stage_dq(dq, 0);
+                    reduce_dq_tile(wg * Traits::kDqColumns);
                 } else {
                     add_dq(dq, wg * Traits::kDqColumns);
                 }

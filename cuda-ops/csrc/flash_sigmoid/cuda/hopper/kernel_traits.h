@@ -111,8 +111,8 @@ struct BwdTraits {
 #define FS_SM90_BWD_TMA_DQ 0
 #endif
     static constexpr bool kTmaDq = FS_SM90_BWD_TMA_DQ;
-    static_assert(!(kOwnDq && kTmaDq), "TMA reduce-add of dQ is written for the exchange of dS");
-    static constexpr int kDqColumns = kOwnDq ? 64 : kHeadDim / 2;  // per product
+    static constexpr int kDqColumns = kOwnDq ? 64 : kHeadDim / 2;          // per product
+    static constexpr int kDqTileColumns = kOwnDq ? kHeadDim : kDqColumns;  // per group and block
     static constexpr int kProducerRegisters = 24;
     static constexpr int kConsumerRegisters = 240;
 };
