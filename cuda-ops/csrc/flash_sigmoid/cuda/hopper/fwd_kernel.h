@@ -132,18 +132,22 @@ __device__ __forceinline__ void weights_to_operand(const float (&s)[Traits::kBlo
     }
 }
 
-// P into a group's shared-memory tile (kPInSmem): key column c of row r (of the group's 64) at
-// chunk c / 64, r * 128 + 16 ((c % 64) / 8 ^ r % 8) + 2 (c % 8). `row` is this thread's first row.
-template <typename Element, typename Traits>
-__device__ __forceinline__ void weights_to_tile(const float (&s)[Traits::kBlockN / 2],
-                                                uint8_t* tile, int row, int col_in_tile) {
+// A group's accumulator block (64 rows: this thread's `row` and row + 8, columns 8 j +
+// col_in_tile and + 1) times `mul`, packed to 16 bits, into a shared-memory tile in the 128-byte
+// swizzle of wgmma and TMA: column c of row r at chunk c / 64 (`chunk_bytes` apart), r * 128 +
+// 16 ((c % 64) / 8 ^ r % 8) + 2 (c % 8). P for kPInSmem, O for kTmaStore.
+template <typename Element, int kColumns>
+__device__ __forceinline__ void accumulators_to_tile(const float (&x)[kColumns / 2], float mul,
+                                                     uint8_t* tile, int chunk_bytes, int row,
+                                                     int col_in_tile) {
     uint8_t* base = tile + row * 128 + col_in_tile * 2;  // rows row and row + 8: same swizzle
     const int swizzle = row % 8;
 #pragma unroll
-    for (int j = 0; j < Traits::kBlockN / 8; ++j) {
-        uint8_t* chunk = base + (j / 8) * 64 * 128 + (((j % 8) ^ swizzle) << 4);
-        *reinterpret_cast<uint32_t*>(chunk) = pack2<Element>(s[4 * j], s[4 * j + 1]);
-        *reinterpret_cast<uint32_t*>(chunk + 8 * 128) = pack2<Element>(s[4 * j + 2], s[4 * j + 3]);
+    for (int j = 0; j < kColumns / 8; ++j) {
+        uint8_t* chunk = base + (j / 8) * chunk_bytes + (((j % 8) ^ swizzle) << 4);
+        *reinterpret_cast<uint32_t*>(chunk) = pack2<Element>(x[4 * j] * mul, x[4 * j + 1] * mul);
+        *reinterpret_cast<uint32_t*>(chunk + 8 * 128) =
+            pack2<Element>(x[4 * j + 2] * mul, x[4 * j + 3] * mul);
     }
 }
 
@@ -249,8 +253,8 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
         // group's wgmma once every thread's stores are fenced and the group met.
         auto publish_weights = [&] {
             if constexpr (Traits::kPInSmem) {
-                weights_to_tile<Element, Traits>(s, reinterpret_cast<uint8_t*>(sh.p[wg]),
-                                                 warp * 16 + lane / 4, col_in_tile);
+                accumulators_to_tile<Element, kBlockN>(s, 1.f, reinterpret_cast<uint8_t*>(sh.p[wg]),
+                                                       64 * 128, warp * 16 + lane / 4, col_in_tile);
                 fence_async_shared();
                 named_barrier_sync(4 + wg, 128);
             } else {
@@ -330,21 +334,10 @@ __global__ void __launch_bounds__(FwdTraits<Element, kHeadDim>::kThreads, 1)
     }
 
     if constexpr (Traits::kTmaStore) {
-        // Column c of row r of this group's 64 rows goes to chunk c / 64 of the Q tile at
-        // r * 128 + 16 ((c % 64) / 8 ^ r % 8) + 2 (c % 8): the 128-byte swizzle of the map.
+        // O into this group's rows of the Q tile, whose layout the O map shares.
         uint8_t* tile = reinterpret_cast<uint8_t*>(sh.q) + wg * 64 * 128;
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int r = warp * 16 + lane / 4 + 8 * half;
-#pragma unroll
-            for (int j = 0; j < kHeadDim / 8; ++j) {
-                const int c = 8 * j + col_in_tile;
-                *reinterpret_cast<uint32_t*>(tile + (c / 64) * kBlockM * 128 + r * 128 +
-                                             ((((c % 64) / 8) ^ (r % 8)) << 4) + (c % 8) * 2) =
-                    pack2<Element>(o[4 * j + 2 * half] * kWeightUnit,
-                                   o[4 * j + 2 * half + 1] * kWeightUnit);
-            }
-        }
+        accumulators_to_tile<Element, kHeadDim>(o, kWeightUnit, tile, kBlockM * 128,
+                                                warp * 16 + lane / 4, col_in_tile);
         fence_async_shared();
         named_barrier_sync(4 + wg, 128);
         if (threadIdx.x % 128 == 0) {
