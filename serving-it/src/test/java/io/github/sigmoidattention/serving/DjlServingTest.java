@@ -7,10 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.modality.Input;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.github.sigmoidattention.examples.FineTuneComparison;
 import io.github.sigmoidattention.examples.lm.SavedCharModel;
 import io.github.sigmoidattention.examples.serving.CharLmRequest;
 import io.github.sigmoidattention.examples.serving.ServingPackage;
+import io.github.sigmoidattention.examples.testing.TinyCharModel;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,35 +41,7 @@ class DjlServingTest {
     @BeforeAll
     static void trainPackageAndStart() throws Exception {
         Path work = Paths.get(System.getProperty("serving.work", "target/serving-it"));
-        FineTuneComparison.Flags flags =
-                FineTuneComparison.Flags.parse(
-                        new String[] {
-                            "--steps",
-                            "40",
-                            "--eval-every",
-                            "40",
-                            "--batch",
-                            "8",
-                            "--seq",
-                            "32",
-                            "--embed",
-                            "32",
-                            "--heads",
-                            "2",
-                            "--layers",
-                            "1",
-                            "--validation-batches",
-                            "1",
-                            "--sample-length",
-                            "1",
-                            "--lr",
-                            "1e-2",
-                            "--variants",
-                            "sigmoid_qk_norm",
-                            "--out",
-                            work.resolve("train").toString()
-                        });
-        savedModel = FineTuneComparison.run(flags).get(0).modelDir();
+        savedModel = TinyCharModel.train(work.resolve("train"), 40);
         Path servingDir = work.resolve("char-lm");
         ServingPackage.main(
                 new String[] {

@@ -14,9 +14,9 @@ import ai.djl.translate.ServingTranslatorFactory;
 import ai.djl.translate.TranslateException;
 import ai.djl.util.JsonUtils;
 import com.google.gson.JsonObject;
-import io.github.sigmoidattention.examples.FineTuneComparison;
 import io.github.sigmoidattention.examples.lm.SavedCharModel;
 import io.github.sigmoidattention.examples.lm.TextGenerator;
+import io.github.sigmoidattention.examples.testing.TinyCharModel;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -45,35 +45,7 @@ class ServingPackageTest {
 
     @BeforeAll
     static void trainAndPackage() throws Exception {
-        FineTuneComparison.Flags flags =
-                FineTuneComparison.Flags.parse(
-                        new String[] {
-                            "--steps",
-                            "20",
-                            "--eval-every",
-                            "20",
-                            "--batch",
-                            "8",
-                            "--seq",
-                            "32",
-                            "--embed",
-                            "32",
-                            "--heads",
-                            "2",
-                            "--layers",
-                            "1",
-                            "--validation-batches",
-                            "1",
-                            "--sample-length",
-                            "1",
-                            "--lr",
-                            "1e-2",
-                            "--variants",
-                            "sigmoid_qk_norm",
-                            "--out",
-                            work.resolve("train").toString()
-                        });
-        savedModel = FineTuneComparison.run(flags).get(0).modelDir();
+        savedModel = TinyCharModel.train(work.resolve("train"), 20);
         servingDir = ServingPackage.write(savedModel, work.resolve("serving"));
     }
 
