@@ -28,7 +28,7 @@ void launch_backward(const BwdParams& p, cudaStream_t stream) {
             make_map<Element>(p.v, kHeadDim, p.k_len, p.kv_heads, p.batch, p.v_row_stride,
                               p.v_head_stride, p.v_batch_stride, Traits::kBlockN);
         // The float32 workspace (B, Tq, H, D) in boxes of 32 columns x 64 rows, for the TMA
-        // reduce-add of dQ (development variant; unused otherwise).
+        // reduce-add of dQ (kTmaDq; unused with the atomics variant).
         CUtensorMap dq{};
         if constexpr (Traits::kTmaDq) {
             dq = make_map(CU_TENSOR_MAP_DATA_TYPE_FLOAT32, sizeof(float), p.workspace, kHeadDim,
