@@ -111,6 +111,21 @@ public final class SavedCharModel implements AutoCloseable {
         }
     }
 
+    /**
+     * Measures how greedy a continuation is under this model ({@link TextGenerator#greedyGaps}):
+     * per character, its logit's distance below the largest at its step; zeros for {@link
+     * #greedy}'s text.
+     *
+     * @param prompt the text the continuation follows
+     * @param continuation the characters to measure
+     * @return one gap per character of the continuation
+     */
+    public float[] greedyGaps(String prompt, String continuation) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            return generator(true).greedyGaps(manager, prompt, continuation);
+        }
+    }
+
     @Override
     public void close() {
         model.close();

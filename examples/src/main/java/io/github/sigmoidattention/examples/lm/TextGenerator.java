@@ -12,6 +12,7 @@ import io.github.sigmoidattention.examples.CharCorpus;
 import io.github.sigmoidattention.nn.attention.KvCache;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.Random;
 import java.util.function.Consumer;
 
@@ -123,6 +124,59 @@ public final class TextGenerator {
             NDArray promptLogits,
             Consumer<Character> onCharacter) {
         check(prompt, length, "prompt", "length");
+        return decode(
+                manager,
+                prompt,
+                length,
+                promptLogits,
+                (i, scores) -> {
+                    char next = vocabulary.decode(pick(scores, random));
+                    onCharacter.accept(next);
+                    return next;
+                });
+    }
+
+    /**
+     * Measures how greedy a continuation is: for each of its characters, how far the model's
+     * largest logit lies above that character's logit at its step, in the context (and with the
+     * cache) that {@link #generate} decodes with. The continuation that greedy decoding produces
+     * has all gaps zero; one decoded by another process (other threads, other reduction orders) may
+     * take the other side of a near-tie, and then its gaps stay at float rounding.
+     *
+     * @param manager where the temporary arrays live (each step frees its own)
+     * @param prompt the text the continuation follows, made of vocabulary characters (not empty)
+     * @param continuation the characters to measure (vocabulary characters, at most 10,000)
+     * @return the continuation's gaps, one per character, each at least 0
+     */
+    public float[] greedyGaps(NDManager manager, String prompt, String continuation) {
+        Objects.requireNonNull(continuation, "continuation");
+        check(prompt, continuation.length(), "prompt", "continuation length");
+        int[] ids = vocabulary.encode(continuation);
+        float[] gaps = new float[ids.length];
+        decode(
+                manager,
+                prompt,
+                ids.length,
+                null,
+                (i, scores) -> {
+                    float[] logits = scores.toFloatArray();
+                    float max = Float.NEGATIVE_INFINITY;
+                    for (float logit : logits) {
+                        max = Math.max(max, logit);
+                    }
+                    gaps[i] = max - logits[ids[i]];
+                    return continuation.charAt(i);
+                });
+        return gaps;
+    }
+
+    /** Chooses the character of step {@code i} from the (V) float32 logits of the last position. */
+    private interface StepChoice {
+        char next(int i, NDArray scores);
+    }
+
+    private String decode(
+            NDManager manager, String prompt, int length, NDArray promptLogits, StepChoice choice) {
         StringBuilder text = new StringBuilder(prompt);
         ParameterStore parameters = new ParameterStore(manager, false);
         int start = Math.max(0, text.length() - contextLength);
@@ -164,9 +218,7 @@ public final class TextGenerator {
                     long last = logits.getShape().get(1) - 1;
                     NDArray scores =
                             logits.get(new NDIndex(0, last)).toType(DataType.FLOAT32, false);
-                    char next = vocabulary.decode(pick(scores, random));
-                    text.append(next);
-                    onCharacter.accept(next);
+                    text.append(choice.next(i, scores));
                 }
             }
         }

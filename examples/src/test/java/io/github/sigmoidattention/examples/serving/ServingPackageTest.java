@@ -70,6 +70,33 @@ class ServingPackageTest {
         return JsonUtils.GSON.fromJson(output.getData().getAsString(), JsonObject.class);
     }
 
+    /**
+     * Greedy gaps: zero along the greedy text, positive at a character taken off it (the same with
+     * and without the KV cache), zero again before it.
+     */
+    @Test
+    void greedyGapsAreZeroOnlyAlongTheGreedyText() throws Exception {
+        String prompt = "ROMEO:";
+        try (SavedCharModel saved = SavedCharModel.load(savedModel);
+                NDManager manager = NDManager.newBaseManager()) {
+            String greedy = saved.greedy(prompt, 40);
+            for (float gap : saved.greedyGaps(prompt, greedy)) {
+                assertEquals(0f, gap, greedy);
+            }
+            int changed = 12;
+            int id = saved.vocabulary().encode(greedy.substring(changed, changed + 1))[0];
+            char other = saved.vocabulary().decode((id + 1) % saved.vocabulary().vocabularySize());
+            String off = greedy.substring(0, changed) + other + greedy.substring(changed + 1);
+            float[] cached = saved.greedyGaps(prompt, off);
+            float[] recomputed = saved.generator(false).greedyGaps(manager, prompt, off);
+            for (int i = 0; i < changed; i++) {
+                assertEquals(0f, cached[i], "before the change, step " + i);
+            }
+            assertTrue(cached[changed] > 1e-3f, "gap of the changed character: " + cached[changed]);
+            assertEquals(cached[changed], recomputed[changed], 1e-4f, "cached vs recomputed");
+        }
+    }
+
     /** Greedy text from the saved model, loaded directly with DJL (not through serving). */
     private static String direct(String prompt, int length) throws Exception {
         try (SavedCharModel saved = SavedCharModel.load(savedModel)) {
