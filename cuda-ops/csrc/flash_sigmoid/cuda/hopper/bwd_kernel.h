@@ -152,58 +152,93 @@ __global__ void __launch_bounds__(384, 1)
             wgmma_wait<1>();
             fence_registers(s);
             const bool mask = p.causal && m0 + diagonal < n0 + kBlockN - 1;
+            // P^T of queries [8 j0, 8 j1) of the block, in place.
+            auto sigmoid_columns = [&](int j0, int j1) {
 #pragma unroll
-            for (int j = 0; j < kBlockM / 8; ++j) {
-                if constexpr (kHeadDim == 64) {
+                for (int j = j0; j < j1; ++j) {
+                    if constexpr (Traits::kSigmoidWidth == 2) {
 #pragma unroll
-                    for (int e = 0; e < 4; e += 2) {
-                        float w[2] = {fmaf(s[4 * j + e], scale_in, bias_in),
-                                      fmaf(s[4 * j + e + 1], scale_in, bias_in)};
-                        sigmoid2_of_scaled(w[0], w[1]);
+                        for (int e = 0; e < 4; e += 2) {
+                            float w[2] = {fmaf(s[4 * j + e], scale_in, bias_in),
+                                          fmaf(s[4 * j + e + 1], scale_in, bias_in)};
+                            sigmoid2_of_scaled(w[0], w[1]);
 #pragma unroll
-                        for (int u = 0; u < 2; ++u) {
-                            // Element e + u: key n0 + key_row + 8 (e / 2), query m0 + 8 j + col +
-                            // u.
-                            if (mask && n0 + key_row + 8 * (e / 2) >
-                                            m0 + 8 * j + col_in_tile + u + diagonal) {
-                                w[u] = 0.f;
+                            for (int u = 0; u < 2; ++u) {
+                                // Element e + u: key n0 + key_row + 8 (e / 2), query m0 + 8 j +
+                                // col + u.
+                                if (mask && n0 + key_row + 8 * (e / 2) >
+                                                m0 + 8 * j + col_in_tile + u + diagonal) {
+                                    w[u] = 0.f;
+                                }
+                                s[4 * j + e + u] = w[u];
                             }
-                            s[4 * j + e + u] = w[u];
                         }
-                    }
-                } else {
-                    // One reciprocal per weight at D = 128: the paired form costs a spill there
-                    // (7% slower on the H200; 10% faster at D = 64).
+                    } else {
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        float w = sigmoid_of_scaled(fmaf(s[4 * j + e], scale_in, bias_in));
-                        // Element e: key n0 + key_row + 8 (e / 2), query m0 + 8 j + col + e % 2.
-                        if (mask && n0 + key_row + 8 * (e / 2) >
-                                        m0 + 8 * j + col_in_tile + (e % 2) + diagonal) {
-                            w = 0.f;
+                        for (int e = 0; e < 4; ++e) {
+                            float w = sigmoid_of_scaled(fmaf(s[4 * j + e], scale_in, bias_in));
+                            // Element e: key n0 + key_row + 8 (e / 2), query m0 + 8 j + col +
+                            // e % 2.
+                            if (mask && n0 + key_row + 8 * (e / 2) >
+                                            m0 + 8 * j + col_in_tile + (e % 2) + diagonal) {
+                                w = 0.f;
+                            }
+                            s[4 * j + e] = w;
                         }
-                        s[4 * j + e] = w;
                     }
                 }
+            };
+
+            // P^T and dS^T as A fragments (bf16/fp16 pairs in the accumulators' order), of queries
+            // [16 kk0, 16 kk1).
+            uint32_t pa[kBlockM / 16][4], dsa[kBlockM / 16][4];
+            auto pack_fragments = [&](uint32_t(&a)[kBlockM / 16][4], const float(&x)[kBlockM / 2],
+                                      int kk0, int kk1) {
+#pragma unroll
+                for (int j = 2 * kk0; j < 2 * kk1; ++j) {
+#pragma unroll
+                    for (int half = 0; half < 2; ++half) {
+                        a[j / 2][(j % 2) * 2 + half] =
+                            pack2<Element>(x[4 * j + 2 * half], x[4 * j + 2 * half + 1]);
+                    }
+                }
+            };
+            // dV += P^T dO over queries [16 kk0, 16 kk1) (dO read MN-major: 64-column chunks 8 KB
+            // apart).
+            auto issue_dv = [&](int kk0, int kk1) {
+#pragma unroll
+                for (int kk = kk0; kk < kk1; ++kk) {
+                    mma_rs_transposed_b<Element, kHeadDim>(
+                        dv, pa[kk], make_desc(do_tile + kk * 16 * 128, kBlockM * 128, 1024), 1);
+                }
+            };
+            if constexpr (Traits::kEarlyDv > 0) {
+                // In kEarlyDv parts: each part's dV product starts once its columns of P^T are.
+                constexpr int kParts = Traits::kEarlyDv, kSteps = kBlockM / 16 / kParts;
+#pragma unroll
+                for (int part = 0; part < kParts; ++part) {
+                    sigmoid_columns(2 * kSteps * part, 2 * kSteps * (part + 1));
+                    pack_fragments(pa, s, kSteps * part, kSteps * (part + 1));
+                    fence_registers(pa);
+                    wgmma_fence();
+                    issue_dv(kSteps * part, kSteps * (part + 1));
+                    wgmma_commit();
+                }
+                wgmma_wait<kParts>();  // dP^T; dV still running
+            } else {
+                sigmoid_columns(0, kBlockM / 8);
+                wgmma_wait<0>();
             }
-            wgmma_wait<0>();
             fence_registers(dp);
 #pragma unroll
             for (int i = 0; i < kBlockM / 2; ++i) {
                 dp[i] = s[i] * (1.f - s[i]) * dp[i];  // dS^T; masked entries have P = 0
                 bias_grad += dp[i];
             }
-
-            uint32_t pa[kBlockM / 16][4], dsa[kBlockM / 16][4];
 #pragma unroll
-            for (int j = 0; j < kBlockM / 8; ++j) {
-#pragma unroll
-                for (int half = 0; half < 2; ++half) {
-                    pa[j / 2][(j % 2) * 2 + half] =
-                        pack2<Element>(s[4 * j + 2 * half], s[4 * j + 2 * half + 1]);
-                    dsa[j / 2][(j % 2) * 2 + half] =
-                        pack2<Element>(dp[4 * j + 2 * half], dp[4 * j + 2 * half + 1]);
-                }
+            for (int kk = 0; kk < kBlockM / 16; ++kk) {
+                if constexpr (Traits::kEarlyDv == 0) pack_fragments(pa, s, kk, kk + 1);
+                pack_fragments(dsa, dp, kk, kk + 1);
             }
             // dS^T into shared memory (128-byte swizzle: 16-byte chunk j of row r at j ^ (r % 8)).
             uint8_t* ds_tile = reinterpret_cast<uint8_t*>(sh.ds[buffer]);
@@ -218,15 +253,11 @@ __global__ void __launch_bounds__(384, 1)
             }
             fence_async_shared();
 
-            // dV += P^T dO and dK += dS^T Q (dO and Q read MN-major: 64-column chunks 8 KB apart).
-            fence_registers(pa);
+            // dK += dS^T Q (Q read MN-major), after dV unless that one is already running.
+            if constexpr (Traits::kEarlyDv == 0) fence_registers(pa);
             fence_registers(dsa);
             wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < kBlockM / 16; ++kk) {
-                mma_rs_transposed_b<Element, kHeadDim>(
-                    dv, pa[kk], make_desc(do_tile + kk * 16 * 128, kBlockM * 128, 1024), 1);
-            }
+            if constexpr (Traits::kEarlyDv == 0) issue_dv(0, kBlockM / 16);
 #pragma unroll
             for (int kk = 0; kk < kBlockM / 16; ++kk) {
                 mma_rs_transposed_b<Element, kHeadDim>(

@@ -111,6 +111,24 @@ struct BwdTraits {
 #define FS_SM90_BWD_TMA_DQ 1
 #endif
     static constexpr bool kTmaDq = FS_SM90_BWD_TMA_DQ;
+    // kEarlyDv (development: FS_SM90_BWD_EARLY_DV = 1, 2 or 4 parts): dV += P^T dO is issued
+    // before waiting for dP^T, each part of its query columns as soon as their P^T is, so that
+    // the sigmoid's rest and dS^T's arithmetic and stores run under dV's product instead of with
+    // the tensor cores idle; 0: dV and dK together once dS^T is stored.
+#ifndef FS_SM90_BWD_EARLY_DV
+#define FS_SM90_BWD_EARLY_DV 0
+#endif
+    static constexpr int kEarlyDv = FS_SM90_BWD_EARLY_DV;
+    static_assert(kEarlyDv == 0 || kEarlyDv == 1 || kEarlyDv == 2 || kEarlyDv == 4,
+                  "dV's four 16-query steps in 1, 2 or 4 parts");
+    // The sigmoid's form: one reciprocal per weight at D = 128 (the paired form spilled there,
+    // 7% slower; re-measured with kEarlyDv), two weights per reciprocal at D = 64 (10% faster).
+#ifdef FS_SM90_BWD_SIGMOID_WIDTH
+    static constexpr int kSigmoidWidth = FS_SM90_BWD_SIGMOID_WIDTH;
+#else
+    static constexpr int kSigmoidWidth = kHeadDim == 64 ? 2 : 1;
+#endif
+    static_assert(kSigmoidWidth == 1 || kSigmoidWidth == 2, "one or two weights a reciprocal");
     static constexpr int kDqColumns = kOwnDq ? 64 : kHeadDim / 2;          // per product
     static constexpr int kDqTileColumns = kOwnDq ? kHeadDim : kDqColumns;  // per group and block
     static constexpr int kProducerRegisters = 24;
