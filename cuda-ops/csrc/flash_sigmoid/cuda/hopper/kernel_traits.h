@@ -122,7 +122,8 @@ struct BwdTraits {
     static_assert(kEarlyDv == 0 || kEarlyDv == 1 || kEarlyDv == 2 || kEarlyDv == 4,
                   "dV's four 16-query steps in 1, 2 or 4 parts");
     // The sigmoid's form: one reciprocal per weight at D = 128 (the paired form spilled there,
-    // 7% slower; re-measured with kEarlyDv), two weights per reciprocal at D = 64 (10% faster).
+    // 7% slower; to measure again with kEarlyDv), two weights per reciprocal at D = 64 (10%
+    // faster).
 #ifdef FS_SM90_BWD_SIGMOID_WIDTH
     static constexpr int kSigmoidWidth = FS_SM90_BWD_SIGMOID_WIDTH;
 #else
