@@ -93,12 +93,23 @@ public final class CharCorpus {
      * @return one id per character
      */
     public int[] encode(String text) {
+        return encode(text, "text");
+    }
+
+    /**
+     * Maps characters to ids, naming the argument they came from when one is not in the vocabulary.
+     *
+     * @param text characters of the vocabulary
+     * @param argument the name the exception gives the text
+     * @return one id per character
+     */
+    public int[] encode(String text, String argument) {
         int[] out = new int[text.length()];
         for (int i = 0; i < out.length; i++) {
             int id = Arrays.binarySearch(vocabulary, text.charAt(i));
             if (id < 0) {
                 throw new IllegalArgumentException(
-                        "text: character '" + text.charAt(i) + "' is not in the vocabulary");
+                        argument + ": character '" + text.charAt(i) + "' is not in the vocabulary");
             }
             out[i] = id;
         }

@@ -151,7 +151,7 @@ public final class TextGenerator {
     public float[] greedyGaps(NDManager manager, String prompt, String continuation) {
         Objects.requireNonNull(continuation, "continuation");
         check(prompt, continuation.length(), "prompt", "continuation length");
-        int[] ids = vocabulary.encode(continuation);
+        int[] ids = vocabulary.encode(continuation, "continuation");
         float[] gaps = new float[ids.length];
         decode(
                 manager,
@@ -349,7 +349,7 @@ public final class TextGenerator {
             throw new IllegalArgumentException(
                     lengthName + ": must be in [0, 10000], got " + length);
         }
-        vocabulary.encode(prompt); // rejects characters the model never saw, with their name
+        vocabulary.encode(prompt, promptName); // rejects characters the model never saw
     }
 
     private static List<String> contexts(StringBuilder[] texts, int[] starts) {

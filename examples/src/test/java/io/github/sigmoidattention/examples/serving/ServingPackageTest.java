@@ -1,6 +1,7 @@
 package io.github.sigmoidattention.examples.serving;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.inference.Predictor;
@@ -94,6 +95,13 @@ class ServingPackageTest {
             }
             assertTrue(cached[changed] > 1e-3f, "gap of the changed character: " + cached[changed]);
             assertEquals(cached[changed], recomputed[changed], 1e-4f, "cached vs recomputed");
+            IllegalArgumentException unknown =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> saved.greedyGaps(prompt, greedy.substring(0, 3) + "\u00e9"));
+            assertEquals(
+                    "continuation: character '\u00e9' is not in the vocabulary",
+                    unknown.getMessage());
         }
     }
 
