@@ -119,6 +119,43 @@ __global__ void __launch_bounds__(384, 1)
     const uint32_t v_rows = smem_addr(sh.v) + wg * 64 * 128;
     mbar_wait(&sh.kv_full, 0);
 
+    // kTmaDq: dQ's 64 x kDqColumns from column `column` of this group's tile into shared
+    // memory, element (r, c) of box c / 32 at r * 128 + 16 ((c % 32) / 4 ^ r % 8) +
+    // 4 (c % 4): the 128-byte swizzle of the workspace's tensor map.
+    auto stage_dq = [&](const float(&dq)[Traits::kDqColumns / 2], int column) {
+        if constexpr (Traits::kTmaDq) {
+            uint8_t* tile = reinterpret_cast<uint8_t*>(sh.dq[wg]);
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const int r = warp * 16 + lane / 4 + 8 * half;
+#pragma unroll
+                for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
+                    const int c = column + 8 * j + col_in_tile;
+                    *reinterpret_cast<float2*>(tile + (c / 32) * 64 * 128 + r * 128 +
+                                               ((((c % 32) / 4) ^ (r % 8)) << 4) +
+                                               (c % 4) * 4) =
+                        make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]);
+                }
+            }
+        }
+    };
+    // ... then, once the group's stores are fenced and met, one thread adds the tile into the
+    // workspace from column `first` on, at query row m0 of head h.
+    auto reduce_dq_tile = [&](int first, int m0, int h) {
+        if constexpr (Traits::kTmaDq) {
+            fence_async_shared();
+            named_barrier_sync(2 + wg, 128);
+            if (threadIdx.x % 128 == 0) {
+#pragma unroll
+                for (int box = 0; box < Traits::kDqTileColumns / 32; ++box) {
+                    tma_reduce_add_4d(
+                        &dq_map, reinterpret_cast<uint8_t*>(sh.dq[wg]) + box * 64 * 128,
+                        first + box * 32, m0, h, b);
+                }
+                bulk_commit();
+            }
+        }
+    };
     int count = 0;
     for (int h = g * p.group; h < (g + 1) * p.group; ++h) {
         const float bias_in = kSigmoidInputScale * (p.bias + (p.head_bias ? p.head_bias[h] : 0.f));
@@ -156,6 +193,19 @@ __global__ void __launch_bounds__(384, 1)
             auto sigmoid_columns = [&](int j0, int j1) {
 #pragma unroll
                 for (int j = j0; j < j1; ++j) {
+#if defined(FS_DEV_SIGMOID) && FS_DEV_SIGMOID == 0
+                    // Kernel development only: no sigmoid, the ceiling any sigmoid form can reach.
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        float w = fmaf(fmaf(s[4 * j + e], scale_in, bias_in), 1e-4f, 0.5f);
+                        if (mask && n0 + key_row + 8 * (e / 2) >
+                                        m0 + 8 * j + col_in_tile + (e % 2) + diagonal) {
+                            w = 0.f;
+                        }
+                        s[4 * j + e] = w;
+                    }
+                    continue;
+#endif
                     if constexpr (Traits::kSigmoidWidth == 2) {
 #pragma unroll
                         for (int e = 0; e < 4; e += 2) {
@@ -254,16 +304,19 @@ __global__ void __launch_bounds__(384, 1)
             fence_async_shared();
 
             // dK += dS^T Q (Q read MN-major), after dV unless that one is already running.
-            if constexpr (Traits::kEarlyDv == 0) fence_registers(pa);
-            fence_registers(dsa);
-            wgmma_fence();
-            if constexpr (Traits::kEarlyDv == 0) issue_dv(0, kBlockM / 16);
+            auto issue_dk = [&]() {
+                if constexpr (Traits::kEarlyDv == 0) fence_registers(pa);
+                fence_registers(dsa);
+                wgmma_fence();
+                if constexpr (Traits::kEarlyDv == 0) issue_dv(0, kBlockM / 16);
 #pragma unroll
-            for (int kk = 0; kk < kBlockM / 16; ++kk) {
-                mma_rs_transposed_b<Element, kHeadDim>(
-                    dk, dsa[kk], make_desc(q_tile + kk * 16 * 128, kBlockM * 128, 1024), 1);
-            }
-            wgmma_commit();
+                for (int kk = 0; kk < kBlockM / 16; ++kk) {
+                    mma_rs_transposed_b<Element, kHeadDim>(
+                        dk, dsa[kk], make_desc(q_tile + kk * 16 * 128, kBlockM * 128, 1024), 1);
+                }
+                wgmma_commit();
+            };
+            if constexpr (!Traits::kDqFirst) issue_dk();
 
             // Adds 64 rows x kDqColumns of dQ from column `column` into the float32 workspace
             // (B, Tq, H, D); the scale is applied when it is converted to dq's dtype.
@@ -280,43 +333,6 @@ __global__ void __launch_bounds__(384, 1)
                     for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
                         atomicAdd(reinterpret_cast<float2*>(dst + 8 * j),
                                   make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]));
-                    }
-                }
-            };
-            // kTmaDq: dQ's 64 x kDqColumns from column `column` of this group's tile into shared
-            // memory, element (r, c) of box c / 32 at r * 128 + 16 ((c % 32) / 4 ^ r % 8) +
-            // 4 (c % 4): the 128-byte swizzle of the workspace's tensor map.
-            auto stage_dq = [&](const float(&dq)[Traits::kDqColumns / 2], int column) {
-                if constexpr (Traits::kTmaDq) {
-                    uint8_t* tile = reinterpret_cast<uint8_t*>(sh.dq[wg]);
-#pragma unroll
-                    for (int half = 0; half < 2; ++half) {
-                        const int r = warp * 16 + lane / 4 + 8 * half;
-#pragma unroll
-                        for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
-                            const int c = column + 8 * j + col_in_tile;
-                            *reinterpret_cast<float2*>(tile + (c / 32) * 64 * 128 + r * 128 +
-                                                       ((((c % 32) / 4) ^ (r % 8)) << 4) +
-                                                       (c % 4) * 4) =
-                                make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]);
-                        }
-                    }
-                }
-            };
-            // ... then, once the group's stores are fenced and met, one thread adds the tile
-            // into the workspace from column `first` on.
-            auto reduce_dq_tile = [&](int first) {
-                if constexpr (Traits::kTmaDq) {
-                    fence_async_shared();
-                    named_barrier_sync(2 + wg, 128);
-                    if (threadIdx.x % 128 == 0) {
-#pragma unroll
-                        for (int box = 0; box < Traits::kDqTileColumns / 32; ++box) {
-                            tma_reduce_add_4d(
-                                &dq_map, reinterpret_cast<uint8_t*>(sh.dq[wg]) + box * 64 * 128,
-                                first + box * 32, m0, h, b);
-                        }
-                        bulk_commit();
                     }
                 }
             };
@@ -353,7 +369,7 @@ __global__ void __launch_bounds__(384, 1)
                         add_dq(dq, column);
                     }
                 }
-                if constexpr (Traits::kTmaDq) reduce_dq_tile(0);
+                if constexpr (Traits::kTmaDq) reduce_dq_tile(0, m0, h);
             } else {
                 // dQ (64 x kDqColumns of this group) = dS K over all 128 keys: both groups' dS^T.
                 // With the TMA reduce-add, this group's previous one must have read its tile
@@ -376,16 +392,25 @@ __global__ void __launch_bounds__(384, 1)
                         make_desc(k_columns + kk * 16 * 128, kBlockN * 128, 1024), kk > 0);
                 }
                 wgmma_commit();
-                wgmma_wait<0>();
-                fence_registers(dk);
-                fence_registers(dv);
+                // kDqFirst: dK after dQ, so that dQ's staging runs under dK's product.
+                if constexpr (Traits::kDqFirst) issue_dk();
+                wgmma_wait<Traits::kDqFirst ? 1 : 0>();
+                auto release_stage = [&]() {  // dV and dK done: Q and dO's stage is free
+                    fence_registers(dk);
+                    fence_registers(dv);
+                    mbar_arrive(&sh.empty[stage]);
+                };
+                if constexpr (!Traits::kDqFirst) release_stage();
                 fence_registers(dq);
-                mbar_arrive(&sh.empty[stage]);
                 if constexpr (Traits::kTmaDq) {
                     stage_dq(dq, 0);
-                    reduce_dq_tile(wg * Traits::kDqColumns);
+                    reduce_dq_tile(wg * Traits::kDqColumns, m0, h);
                 } else {
                     add_dq(dq, wg * Traits::kDqColumns);
+                }
+                if constexpr (Traits::kDqFirst) {
+                    wgmma_wait<0>();
+                    release_stage();
                 }
             }
         }

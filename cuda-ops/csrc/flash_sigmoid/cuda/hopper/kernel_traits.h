@@ -111,25 +111,35 @@ struct BwdTraits {
 #define FS_SM90_BWD_TMA_DQ 1
 #endif
     static constexpr bool kTmaDq = FS_SM90_BWD_TMA_DQ;
-    // kEarlyDv (development: FS_SM90_BWD_EARLY_DV = 1, 2 or 4 parts): dV += P^T dO is issued
+    // kEarlyDv (FS_SM90_BWD_EARLY_DV = 0, 1, 2 or 4 parts; default 2): dV += P^T dO is issued
     // before waiting for dP^T, each part of its query columns as soon as their P^T is, so that
     // the sigmoid's rest and dS^T's arithmetic and stores run under dV's product instead of with
-    // the tensor cores idle; 0: dV and dK together once dS^T is stored.
+    // the tensor cores idle; 0: dV and dK together once dS^T is stored. 2 parts with the paired
+    // sigmoid: 2% faster at both head dims, causal or not (KERNEL_NOTES).
 #ifndef FS_SM90_BWD_EARLY_DV
-#define FS_SM90_BWD_EARLY_DV 0
+#define FS_SM90_BWD_EARLY_DV 2
 #endif
     static constexpr int kEarlyDv = FS_SM90_BWD_EARLY_DV;
     static_assert(kEarlyDv == 0 || kEarlyDv == 1 || kEarlyDv == 2 || kEarlyDv == 4,
                   "dV's four 16-query steps in 1, 2 or 4 parts");
-    // The sigmoid's form: one reciprocal per weight at D = 128 (the paired form spilled there,
-    // 7% slower; to measure again with kEarlyDv), two weights per reciprocal at D = 64 (10%
-    // faster).
+    // The sigmoid's form: two weights per reciprocal (FS_SM90_BWD_SIGMOID_WIDTH = 1: one each,
+    // which D = 128 needed before early dV, when the paired form spilled there).
 #ifdef FS_SM90_BWD_SIGMOID_WIDTH
     static constexpr int kSigmoidWidth = FS_SM90_BWD_SIGMOID_WIDTH;
 #else
-    static constexpr int kSigmoidWidth = kHeadDim == 64 ? 2 : 1;
+    static constexpr int kSigmoidWidth = 2;
 #endif
     static_assert(kSigmoidWidth == 1 || kSigmoidWidth == 2, "one or two weights a reciprocal");
+    // kDqFirst (FS_SM90_BWD_DQ_FIRST; default at D = 64): dQ's product is issued before dK's,
+    // so that dQ's staging in shared memory runs under dK's product instead of with the tensor
+    // cores idle: 1-2% faster at D = 64; at D = 128 it spills 68 bytes and is 3-5% slower
+    // (KERNEL_NOTES). Needs kTmaDq and not kOwnDq.
+#ifdef FS_SM90_BWD_DQ_FIRST
+    static constexpr bool kDqFirst = FS_SM90_BWD_DQ_FIRST;
+#else
+    static constexpr bool kDqFirst = kHeadDim == 64 && kTmaDq && !kOwnDq;
+#endif
+    static_assert(!kDqFirst || (kTmaDq && !kOwnDq), "dQ first needs the TMA reduce-add path");
     static constexpr int kDqColumns = kOwnDq ? 64 : kHeadDim / 2;          // per product
     static constexpr int kDqTileColumns = kOwnDq ? kHeadDim : kDqColumns;  // per group and block
     static constexpr int kProducerRegisters = 24;
