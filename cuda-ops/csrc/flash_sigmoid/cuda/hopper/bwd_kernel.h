@@ -132,8 +132,7 @@ __global__ void __launch_bounds__(384, 1)
                 for (int j = 0; j < Traits::kDqColumns / 8; ++j) {
                     const int c = column + 8 * j + col_in_tile;
                     *reinterpret_cast<float2*>(tile + (c / 32) * 64 * 128 + r * 128 +
-                                               ((((c % 32) / 4) ^ (r % 8)) << 4) +
-                                               (c % 4) * 4) =
+                                               ((((c % 32) / 4) ^ (r % 8)) << 4) + (c % 4) * 4) =
                         make_float2(dq[4 * j + 2 * half], dq[4 * j + 2 * half + 1]);
                 }
             }
@@ -148,9 +147,9 @@ __global__ void __launch_bounds__(384, 1)
             if (threadIdx.x % 128 == 0) {
 #pragma unroll
                 for (int box = 0; box < Traits::kDqTileColumns / 32; ++box) {
-                    tma_reduce_add_4d(
-                        &dq_map, reinterpret_cast<uint8_t*>(sh.dq[wg]) + box * 64 * 128,
-                        first + box * 32, m0, h, b);
+                    tma_reduce_add_4d(&dq_map,
+                                      reinterpret_cast<uint8_t*>(sh.dq[wg]) + box * 64 * 128,
+                                      first + box * 32, m0, h, b);
                 }
                 bulk_commit();
             }
