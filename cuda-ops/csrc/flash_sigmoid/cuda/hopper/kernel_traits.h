@@ -114,8 +114,8 @@ struct BwdTraits {
     // kEarlyDv (FS_SM90_BWD_EARLY_DV = 0, 1, 2 or 4 parts; default 2): dV += P^T dO is issued
     // before waiting for dP^T, each part of its query columns as soon as their P^T is, so that
     // the sigmoid's rest and dS^T's arithmetic and stores run under dV's product instead of with
-    // the tensor cores idle; 0: dV and dK together once dS^T is stored. 2 parts with the paired
-    // sigmoid: 2% faster at both head dims, causal or not (KERNEL_NOTES).
+    // the tensor cores idle; 0: dV and dK together once dS^T is stored. With the paired sigmoid,
+    // 2 parts are 2% faster than 0 at both head dims (KERNEL_NOTES, backward variant 5).
 #ifndef FS_SM90_BWD_EARLY_DV
 #define FS_SM90_BWD_EARLY_DV 2
 #endif
@@ -130,15 +130,15 @@ struct BwdTraits {
     static constexpr int kSigmoidWidth = 2;
 #endif
     static_assert(kSigmoidWidth == 1 || kSigmoidWidth == 2, "one or two weights a reciprocal");
-    // kDqFirst (FS_SM90_BWD_DQ_FIRST; default at D = 64): dQ's product is issued before dK's,
-    // so that dQ's staging in shared memory runs under dK's product instead of with the tensor
-    // cores idle: 1-2% faster at D = 64; at D = 128 it spills 68 bytes and is 3-5% slower
-    // (KERNEL_NOTES). Needs kTmaDq and not kOwnDq.
-#ifdef FS_SM90_BWD_DQ_FIRST
-    static constexpr bool kDqFirst = FS_SM90_BWD_DQ_FIRST;
-#else
-    static constexpr bool kDqFirst = kHeadDim == 64 && kTmaDq && !kOwnDq;
+    // kDqFirst (development: FS_SM90_BWD_DQ_FIRST): dQ's product is issued before dK's, so that
+    // dQ's staging in shared memory runs under dK's product instead of with the tensor cores
+    // idle: 2% faster at D = 64 in the development driver, not yet through run_all.sh; at D = 128
+    // it spills 68 bytes and is 3-5% slower (KERNEL_NOTES, backward variant 7). Needs kTmaDq and
+    // not kOwnDq.
+#ifndef FS_SM90_BWD_DQ_FIRST
+#define FS_SM90_BWD_DQ_FIRST 0
 #endif
+    static constexpr bool kDqFirst = FS_SM90_BWD_DQ_FIRST;
     static_assert(!kDqFirst || (kTmaDq && !kOwnDq), "dQ first needs the TMA reduce-add path");
     static constexpr int kDqColumns = kOwnDq ? 64 : kHeadDim / 2;          // per product
     static constexpr int kDqTileColumns = kOwnDq ? kHeadDim : kDqColumns;  // per group and block
