@@ -37,6 +37,13 @@ struct alignas(1024) BwdShared : BwdDqTiles<Traits> {
     uint64_t full[Traits::kStages], empty[Traits::kStages];
 };
 
+// Kernel development only (-DFS_DEV_SIGMOID=0): no sigmoid at all, one FMA per weight instead.
+#if defined(FS_DEV_SIGMOID) && FS_DEV_SIGMOID == 0
+constexpr bool kNoSigmoid = true;
+#else
+constexpr bool kNoSigmoid = false;
+#endif
+
 // The query blocks that see any of the keys [n0, n0 + 128).
 __device__ __forceinline__ int first_query_block(const FwdParams& p, int n0, int block_m) {
     if (!p.causal) return 0;
@@ -188,24 +195,17 @@ __global__ void __launch_bounds__(384, 1)
             wgmma_wait<1>();
             fence_registers(s);
             const bool mask = p.causal && m0 + diagonal < n0 + kBlockN - 1;
+            // Element e of n-tile j (key n0 + key_row + 8 (e / 2), query m0 + 8 j + col + e % 2)
+            // lies above the causal diagonal.
+            auto masked = [&](int j, int e) {
+                return mask &&
+                       n0 + key_row + 8 * (e / 2) > m0 + 8 * j + col_in_tile + (e % 2) + diagonal;
+            };
             // P^T of queries [8 j0, 8 j1) of the block, in place.
             auto sigmoid_columns = [&](int j0, int j1) {
 #pragma unroll
                 for (int j = j0; j < j1; ++j) {
-#if defined(FS_DEV_SIGMOID) && FS_DEV_SIGMOID == 0
-                    // Kernel development only: no sigmoid, the ceiling any sigmoid form can reach.
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        float w = fmaf(fmaf(s[4 * j + e], scale_in, bias_in), 1e-4f, 0.5f);
-                        if (mask && n0 + key_row + 8 * (e / 2) >
-                                        m0 + 8 * j + col_in_tile + (e % 2) + diagonal) {
-                            w = 0.f;
-                        }
-                        s[4 * j + e] = w;
-                    }
-                    continue;
-#endif
-                    if constexpr (Traits::kSigmoidWidth == 2) {
+                    if constexpr (Traits::kSigmoidWidth == 2 && !kNoSigmoid) {
 #pragma unroll
                         for (int e = 0; e < 4; e += 2) {
                             float w[2] = {fmaf(s[4 * j + e], scale_in, bias_in),
@@ -213,25 +213,17 @@ __global__ void __launch_bounds__(384, 1)
                             sigmoid2_of_scaled(w[0], w[1]);
 #pragma unroll
                             for (int u = 0; u < 2; ++u) {
-                                // Element e + u: key n0 + key_row + 8 (e / 2), query m0 + 8 j +
-                                // col + u.
-                                if (mask && n0 + key_row + 8 * (e / 2) >
-                                                m0 + 8 * j + col_in_tile + u + diagonal) {
-                                    w[u] = 0.f;
-                                }
+                                if (masked(j, e + u)) w[u] = 0.f;
                                 s[4 * j + e + u] = w[u];
                             }
                         }
                     } else {
 #pragma unroll
                         for (int e = 0; e < 4; ++e) {
-                            float w = sigmoid_of_scaled(fmaf(s[4 * j + e], scale_in, bias_in));
-                            // Element e: key n0 + key_row + 8 (e / 2), query m0 + 8 j + col +
-                            // e % 2.
-                            if (mask && n0 + key_row + 8 * (e / 2) >
-                                            m0 + 8 * j + col_in_tile + (e % 2) + diagonal) {
-                                w = 0.f;
-                            }
+                            const float x = fmaf(s[4 * j + e], scale_in, bias_in);
+                            // kNoSigmoid: development only, the ceiling any sigmoid form can reach.
+                            float w = kNoSigmoid ? fmaf(x, 1e-4f, 0.5f) : sigmoid_of_scaled(x);
+                            if (masked(j, e)) w = 0.f;
                             s[4 * j + e] = w;
                         }
                     }
